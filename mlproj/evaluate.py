@@ -8,7 +8,7 @@ Docs: https://mlproj.github.io/mlproj/evaluate.html.md"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd

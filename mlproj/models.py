@@ -11,7 +11,7 @@ import ast
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from .core import ConfigError, Task, get_task
 from .features import ColumnTypes, make_preprocessor

@@ -1,0 +1,45 @@
+# Every target runs tools from .venv, built from pyproject.toml with the exact pins in constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.DEFAULT_GOAL := help
+.PHONY: help venv report test lint export lab bench clean
+
+help: ## List the targets
+	@echo "Usage: make <target>"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## Create .venv and install mlproj[dev] with the pins in constraints.txt
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
+	touch $@
+
+report: venv ## Run the model report; prints where its HTML is
+	$(BIN)/mlproj report
+
+test: venv ## Run the test suite (notebooks, layer contract, reports, CLI)
+	$(BIN)/python -m pytest
+
+lint: venv ## Check formatting, lint rules and the layer contract
+	$(BIN)/ruff format --check nbs
+	$(BIN)/ruff check nbs
+	$(BIN)/lint-imports
+
+export: venv ## Export nbs/ to mlproj/, then clean the notebooks and report templates
+	$(BIN)/nbdev-export
+	$(BIN)/nbdev-clean
+	$(BIN)/nbdev-clean --fname mlproj/templates
+
+lab: venv ## Start JupyterLab on nbs/
+	$(BIN)/jupyter lab nbs
+
+bench: venv ## Run the benchmarks
+	$(BIN)/python benchmarks/run.py
+
+clean: ## Remove .venv, build artefacts and caches
+	rm -rf $(VENV) build dist *.egg-info .cache _proc _docs .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"Shared fixtures and helpers for the cross-module tests in `tests/`."
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    "The repository root."
+    return ROOT
+
+
+@pytest.fixture
+def mlproj_cmd() -> list[str]:
+    "The command that runs the CLI with the interpreter running the tests."
+    return [sys.executable, "-m", "mlproj"]
+
+
+def run_cli(
+    *args: str,  # CLI arguments, e.g. "report", "--model", "logreg"
+    cwd: str | Path,  # Folder to run in, usually `tmp_path`
+    env: Mapping[str, str] | None = None,  # Variables to set on top of `os.environ`
+    timeout: float = 600,  # Seconds before the run is killed and the test fails
+) -> subprocess.CompletedProcess[str]:
+    "Run `python -m mlproj *args` in `cwd` and return the finished process with its text output."
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mlproj", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

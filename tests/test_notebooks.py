@@ -1,0 +1,29 @@
+"Run each numbered notebook in `nbs/` as one test, the way `nbdev-test` does (STYLE.md section 8)."
+
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from nbdev.config import get_config
+from nbdev.test import test_nb as run_notebook  # renamed so pytest does not collect it
+
+NOTEBOOKS = sorted((ROOT / "nbs").glob("[0-9]*.ipynb"))
+
+
+@pytest.fixture
+def notebook_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    "Headless plots, quiet output, and the `nbs/` folder as working directory."
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # read when matplotlib is first imported
+    monkeypatch.setenv("MLPROJ_QUIET", "1")
+    monkeypatch.chdir(ROOT / "nbs")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook(nb: Path, notebook_env: None) -> None:
+    cfg = get_config(ROOT)
+    flags = cfg.tst_flags
+    skip_flags = flags.split() if isinstance(flags, str) else list(flags or [])
+    ok, seconds = run_notebook(
+        nb, skip_flags=skip_flags, basepath=ROOT, cell_timeout=cfg.cell_timeout or None
+    )
+    assert ok, f"{nb.name} failed after {seconds:.1f}s; its traceback is under 'Captured stderr call'"
