@@ -22,7 +22,14 @@ __all__ = ['MODEL_FILE', 'BASELINE_FILE', 'METADATA_FILE', 'package_versions', '
 
 # %% ../nbs/06_artifacts.ipynb #ecd6055d
 def package_versions(
-    names: tuple[str, ...] = ("mlproj", "scikit-learn", "numpy", "pandas", "scipy", "joblib"),  # Distributions
+    names: tuple[str, ...] = (
+        "mlproj",
+        "scikit-learn",
+        "numpy",
+        "pandas",
+        "scipy",
+        "joblib",
+    ),  # Distributions
 ) -> dict[str, str]:  # {name: version}, plus 'python'
     "Return the installed versions of `names` and of Python."
     out = {"python": platform.python_version()}
@@ -38,6 +45,7 @@ def git_state(
     path: str | Path = ".",  # A folder inside the repository
 ) -> dict[str, object]:  # {'commit': sha or None, 'dirty': bool or None}
     "Return the current git commit of the repository holding `path` and whether its tree has uncommitted changes."
+
     def git(*args):
         return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=10)
 
@@ -81,9 +89,13 @@ def save_artifact(
         if baseline is not None:
             joblib.dump(baseline, tmp / BASELINE_FILE)
             files[BASELINE_FILE] = file_sha256(tmp / BASELINE_FILE)
-        record = {**metadata, "run_id": run_id, "files": files,
-                  "feature_names": [str(c) for c in getattr(model, "feature_names_in_", [])],
-                  "versions": metadata.get("versions") or package_versions()}
+        record = {
+            **metadata,
+            "run_id": run_id,
+            "files": files,
+            "feature_names": [str(c) for c in getattr(model, "feature_names_in_", [])],
+            "versions": metadata.get("versions") or package_versions(),
+        }
         (tmp / METADATA_FILE).write_text(json.dumps(record, indent=2, default=str))
     point_latest(models_dir / "latest", final)
     return final
@@ -97,13 +109,17 @@ def read_metadata(
     folder = path.parent if path.suffix == ".joblib" else path
     meta_path = folder / METADATA_FILE
     if not folder.exists():
-        raise ArtifactError(f"no model artifact at {folder}; train one with 'mlproj train' or pass an "
-                            f"existing artifact folder.")
+        raise ArtifactError(
+            f"no model artifact at {folder}; train one with 'mlproj train' or pass an "
+            f"existing artifact folder."
+        )
     try:
         return json.loads(meta_path.read_text())
     except FileNotFoundError:
-        raise ArtifactError(f"{folder} has no {METADATA_FILE}; it is not a complete mlproj artifact. "
-                            f"Retrain with 'mlproj train'.") from None
+        raise ArtifactError(
+            f"{folder} has no {METADATA_FILE}; it is not a complete mlproj artifact. "
+            f"Retrain with 'mlproj train'."
+        ) from None
     except json.JSONDecodeError as e:
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); retrain with 'mlproj train'.") from e
 
@@ -125,14 +141,18 @@ def load_artifact(
         raise ArtifactError(f"{folder} has no {name}; retrain with 'mlproj train'.")
     actual = file_sha256(file)
     if actual != expected:
-        raise ArtifactError(f"{file} does not match its recorded SHA-256 (expected {expected[:12]}..., got "
-                            f"{actual[:12]}...); it was changed after saving. Refusing to load it: retrain or "
-                            f"restore the original file.")
+        raise ArtifactError(
+            f"{file} does not match its recorded SHA-256 (expected {expected[:12]}..., got "
+            f"{actual[:12]}...); it was changed after saving. Refusing to load it: retrain or "
+            f"restore the original file."
+        )
     saved = meta.get("versions", {}).get("scikit-learn")
     current = package_versions(("scikit-learn",))["scikit-learn"]
     if saved != current and not allow_version_mismatch:
-        raise ArtifactError(f"{folder} was saved with scikit-learn {saved} but {current} is installed; "
-                            f"install scikit-learn=={saved} or retrain the model.")
+        raise ArtifactError(
+            f"{folder} was saved with scikit-learn {saved} but {current} is installed; "
+            f"install scikit-learn=={saved} or retrain the model."
+        )
     try:
         return joblib.load(file), meta
     except Exception as e:  # any unpickling failure means the artifact is unusable here
@@ -147,5 +167,7 @@ def check_feature_names(
     "Raise `ArtifactError` naming the missing columns if `columns` lacks any feature the model was trained on."
     missing = [c for c in meta.get("feature_names", []) if c not in set(map(str, columns))]
     if missing:
-        raise ArtifactError(f"{where} is missing column(s) {missing} that the model was trained on; "
-                            f"add them (missing values are allowed).")
+        raise ArtifactError(
+            f"{where} is missing column(s) {missing} that the model was trained on; "
+            f"add them (missing values are allowed)."
+        )

@@ -26,31 +26,61 @@ def _common(debug_default=False) -> argparse.ArgumentParser:
     "Options every subcommand takes (also accepted before the subcommand)."
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("general")
-    g.add_argument("--settings", metavar="PATH", default=argparse.SUPPRESS,
-                   help="settings.ini to use (default: $MLPROJ_SETTINGS, else the project's)")
-    g.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
-                   help="no progress bars or info logs")
-    g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show tracebacks and debug logs")
+    g.add_argument(
+        "--settings",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="settings.ini to use (default: $MLPROJ_SETTINGS, else the project's)",
+    )
+    g.add_argument(
+        "--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars or info logs"
+    )
+    g.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
+    )
     return p
 
 
 def _training(p: argparse.ArgumentParser, out_help: str) -> None:
     "Add the shared options of train and report."
     g = p.add_argument_group("data and model")
-    g.add_argument("--data", metavar="SRC", help="embedded dataset name (penguins, breast_cancer, wine, iris, "
-                   "diabetes) or a .csv/.parquet path [settings: data.source]")
-    g.add_argument("--target", metavar="COL", help="target column [settings: data.target; default: the "
-                   "embedded dataset's own]")
-    g.add_argument("--task", choices=["auto", *TASKS], help="what to learn; auto infers it from the target "
-                   "[settings: train.task]")
-    g.add_argument("--model", metavar="NAME", help="dummy, linear, hgb or random_forest [settings: train.model]")
-    g.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="model parameter override, repeatable, e.g. --set max_iter=300")
-    g.add_argument("--seed", type=int, metavar="N", help="seed of split, folds, model, bootstrap [train.seed]")
+    g.add_argument(
+        "--data",
+        metavar="SRC",
+        help="embedded dataset name (penguins, breast_cancer, wine, iris, "
+        "diabetes) or a .csv/.parquet path [settings: data.source]",
+    )
+    g.add_argument(
+        "--target",
+        metavar="COL",
+        help="target column [settings: data.target; default: the embedded dataset's own]",
+    )
+    g.add_argument(
+        "--task",
+        choices=["auto", *TASKS],
+        help="what to learn; auto infers it from the target [settings: train.task]",
+    )
+    g.add_argument(
+        "--model", metavar="NAME", help="dummy, linear, hgb or random_forest [settings: train.model]"
+    )
+    g.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="model parameter override, repeatable, e.g. --set max_iter=300",
+    )
+    g.add_argument(
+        "--seed", type=int, metavar="N", help="seed of split, folds, model, bootstrap [train.seed]"
+    )
     g.add_argument("--test-size", type=float, metavar="F", help="holdout fraction [data.test_size]")
-    g.add_argument("--cv-folds", type=int, metavar="K", help="K-fold CV on the training part [train.cv_folds]")
-    g.add_argument("--n-bootstrap", type=int, metavar="N", help="bootstrap resamples for CIs [train.n_bootstrap]")
+    g.add_argument(
+        "--cv-folds", type=int, metavar="K", help="K-fold CV on the training part [train.cv_folds]"
+    )
+    g.add_argument(
+        "--n-bootstrap", type=int, metavar="N", help="bootstrap resamples for CIs [train.n_bootstrap]"
+    )
     g.add_argument("--out", metavar="DIR", help=out_help)
 
 
@@ -58,40 +88,68 @@ def make_parser() -> argparse.ArgumentParser:
     "Return the `mlproj` argument parser."
     common = _common()
     parser = argparse.ArgumentParser(
-        prog="mlproj", parents=[common],
+        prog="mlproj",
+        parents=[common],
         description="Train, evaluate and report scikit-learn models; settings come from flags, then "
-                    "MLPROJ_<SECTION>_<KEY> variables, then settings.ini, then built-in defaults.",
-        epilog="Run 'mlproj report' with no options to train and report on the embedded penguins data.")
+        "MLPROJ_<SECTION>_<KEY> variables, then settings.ini, then built-in defaults.",
+        epilog="Run 'mlproj report' with no options to train and report on the embedded penguins data.",
+    )
     parser.add_argument("--version", action="version", version=f"mlproj {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("train", parents=[common], help="cross-validate, fit, evaluate and save a model",
-                       description="Cross-validate the model on the training part, refit it, score the holdout "
-                                   "with bootstrap CIs beside a dummy baseline, and save the artifact.")
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="cross-validate, fit, evaluate and save a model",
+        description="Cross-validate the model on the training part, refit it, score the holdout "
+        "with bootstrap CIs beside a dummy baseline, and save the artifact.",
+    )
     _training(p, "folder for model artifacts [settings: train.models_dir]")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--no-cache", action="store_true", help="recompute even if an identical run is cached")
 
-    p = sub.add_parser("evaluate", parents=[common], help="score a saved model on data",
-                       description="Score a saved artifact: on its own training data, the recorded holdout rows; "
-                                   "on other data, every row. Metrics carry bootstrap 95% CIs.")
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score a saved model on data",
+        description="Score a saved artifact: on its own training data, the recorded holdout rows; "
+        "on other data, every row. Metrics carry bootstrap 95% CIs.",
+    )
     p.add_argument("--artifact", metavar="PATH", help="artifact folder (default: models/latest)")
     p.add_argument("--data", metavar="SRC", help="data to score (default: the training data's holdout)")
     p.add_argument("--target", metavar="COL", help="target column (default: the training target)")
     p.add_argument("--n-bootstrap", type=int, metavar="N", help="bootstrap resamples for CIs")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
-    p = sub.add_parser("report", parents=[common], help="run a parameterized report notebook (the main job)",
-                       add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Execute a report template with papermill and write report.ipynb, report.html, "
-                                   "metrics.json and figures/ to <out>/<report>/<run id>/, then point "
-                                   "<out>/<report>/latest at it.")
-    p.add_argument("-h", "--help", action=_ReportHelp, nargs=0, help="show this help, with the report's parameters")
-    p.add_argument("name", nargs="?", metavar="REPORT", help="packaged report name or a .ipynb path "
-                   "[settings: report.template]")
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="run a parameterized report notebook (the main job)",
+        add_help=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Execute a report template with papermill and write report.ipynb, report.html, "
+        "metrics.json and figures/ to <out>/<report>/<run id>/, then point "
+        "<out>/<report>/latest at it.",
+    )
+    p.add_argument(
+        "-h", "--help", action=_ReportHelp, nargs=0, help="show this help, with the report's parameters"
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="REPORT",
+        help="packaged report name or a .ipynb path [settings: report.template]",
+    )
     _training(p, "parent folder of report outputs [settings: report.out_dir]")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="set any report parameter, repeatable")
+    p.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set any report parameter, repeatable",
+    )
     p.add_argument("--show-code", action="store_true", default=None, help="keep code cells in the HTML")
     p.add_argument("--list", action="store_true", help="list the packaged reports and exit")
     return parser
@@ -105,17 +163,28 @@ class _ReportHelp(argparse.Action):
 
         argv = sys.argv[1:]
         name = next((a for a in argv if a.endswith(".ipynb") or a in list_templates()), "model")
-        lines = [f"  {k:<12} {v['type']:<6} default {v['default']:<12} {v['help']}"
-                 for k, v in report_parameters(name).items()]
-        parser.epilog = (f"parameters of report {name!r} (set with -p NAME VALUE; the options above set the "
-                         f"ones of the same name, --set fills 'overrides'):\n" + "\n".join(lines))
+        lines = [
+            f"  {k:<12} {v['type']:<6} default {v['default']:<12} {v['help']}"
+            for k, v in report_parameters(name).items()
+        ]
+        parser.epilog = (
+            f"parameters of report {name!r} (set with -p NAME VALUE; the options above set the "
+            f"ones of the same name, --set fills 'overrides'):\n" + "\n".join(lines)
+        )
         parser.print_help()
         parser.exit()
 
-# %% ../nbs/11_cli.ipynb #3dc1f0dc
-_FLAG_SETTINGS = {"data": "data.source", "target": "data.target", "task": "train.task", "model": "train.model",
-                  "seed": "train.seed", "test_size": "data.test_size", "cv_folds": "train.cv_folds",
-                  "n_bootstrap": "train.n_bootstrap"}
+# %% ../nbs/11_cli.ipynb #faa84179
+_FLAG_SETTINGS = {
+    "data": "data.source",
+    "target": "data.target",
+    "task": "train.task",
+    "model": "train.model",
+    "seed": "train.seed",
+    "test_size": "data.test_size",
+    "cv_folds": "train.cv_folds",
+    "n_bootstrap": "train.n_bootstrap",
+}
 
 
 def _settings(args: argparse.Namespace, out_key: str | None = None):
@@ -128,8 +197,12 @@ def _settings(args: argparse.Namespace, out_key: str | None = None):
 def _print_table(title: str, table) -> None:
     t = table.reset_index().pivot(index="metric", columns="model", values=["value", "ci_low", "ci_high"])
     t = t.swaplevel(axis=1).reindex(table.index.unique())
-    order = [c for who in ["model", "baseline"] for c in [(who, "value"), (who, "ci_low"), (who, "ci_high")]
-             if c in t.columns]
+    order = [
+        c
+        for who in ["model", "baseline"]
+        for c in [(who, "value"), (who, "ci_low"), (who, "ci_high")]
+        if c in t.columns
+    ]
     print(title)
     print(t[order].round(4).to_string())
 
@@ -173,9 +246,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     s = _settings(args, "report.out_dir")
     name = args.name or s.report.template
     declared = report_parameters(name)
-    values = {"data": s.data.source, "target": s.data.target, "task": s.train.task, "model": s.train.model,
-              "seed": s.train.seed, "test_size": s.data.test_size, "cv_folds": s.train.cv_folds,
-              "n_bootstrap": s.train.n_bootstrap, "overrides": ",".join(args.overrides)}
+    values = {
+        "data": s.data.source,
+        "target": s.data.target,
+        "task": s.train.task,
+        "model": s.train.model,
+        "seed": s.train.seed,
+        "test_size": s.data.test_size,
+        "cv_folds": s.train.cv_folds,
+        "n_bootstrap": s.train.n_bootstrap,
+        "overrides": ",".join(args.overrides),
+    }
     params = {k: v for k, v in values.items() if k in declared}
     params.update(dict(args.param))
     show_code = s.report.show_code if args.show_code is None else args.show_code
@@ -221,6 +302,9 @@ def main(
     except Exception as e:  # a bug: say so in one line, keep the traceback for --debug
         if debug:
             traceback.print_exc()
-        print(f"mlproj {args.command}: internal error: {type(e).__name__}: {e}. This is a bug in mlproj; "
-              f"rerun with --debug for the traceback and report it.", file=sys.stderr)
+        print(
+            f"mlproj {args.command}: internal error: {type(e).__name__}: {e}. This is a bug in mlproj; "
+            f"rerun with --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
         return 1

@@ -120,7 +120,9 @@ class Settings:
 
     def as_dict(self) -> dict[str, dict[str, object]]:
         "Return the settings as `{section: {key: value}}`, ready for JSON."
-        return {s: {f.name: getattr(getattr(self, s), f.name) for f in fields(getattr(self, s))} for s in SECTIONS}
+        return {
+            s: {f.name: getattr(getattr(self, s), f.name) for f in fields(getattr(self, s))} for s in SECTIONS
+        }
 
 # %% ../nbs/00_core.ipynb #cb2904c9
 SECTIONS = {"data": DataSettings, "train": TrainSettings, "report": ReportSettings}
@@ -151,8 +153,10 @@ def coerce_value(
         if name == "float":
             return float(s)
     except ValueError:
-        raise ConfigError(f"{where} must be {'a' if name != 'int' else 'an'} {name}; got {raw!r}. "
-                          f"Use a value like {_EXAMPLES[name]}.") from None
+        raise ConfigError(
+            f"{where} must be {'a' if name != 'int' else 'an'} {name}; got {raw!r}. "
+            f"Use a value like {_EXAMPLES[name]}."
+        ) from None
     return s
 
 
@@ -176,22 +180,28 @@ def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"settings file {path} does not exist; create it (see the README) or point "
-                          f"MLPROJ_SETTINGS or --settings at an existing file.") from None
+        raise ConfigError(
+            f"settings file {path} does not exist; create it (see the README) or point "
+            f"MLPROJ_SETTINGS or --settings at an existing file."
+        ) from None
     except (UnicodeDecodeError, OSError) as e:
         raise ConfigError(f"cannot read settings file {path}: {e}. Save it as UTF-8 text.") from e
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     try:
         parser.read_string(text, source=str(path))
     except configparser.MissingSectionHeaderError as e:
-        raise ConfigError(f"{path} line {e.lineno}: {e.line.strip()!r} comes before any [section] header; "
-                          f"put it under one of {sorted(SECTIONS)}.") from None
+        raise ConfigError(
+            f"{path} line {e.lineno}: {e.line.strip()!r} comes before any [section] header; "
+            f"put it under one of {sorted(SECTIONS)}."
+        ) from None
     except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as e:
         what = f"key {e.option!r} in [{e.section}]" if hasattr(e, "option") else f"section [{e.section}]"
         raise ConfigError(f"{path} line {e.lineno}: {what} appears twice; keep one of them.") from None
     except configparser.ParsingError as e:
         lineno, line = e.errors[0]
-        raise ConfigError(f"{path} line {lineno}: cannot parse {line.strip()!r}; write settings as 'key = value'.") from None
+        raise ConfigError(
+            f"{path} line {lineno}: cannot parse {line.strip()!r}; write settings as 'key = value'."
+        ) from None
     lines = text.splitlines()
     values, origin = {}, {}
     for section in parser.sections():
@@ -204,8 +214,10 @@ def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
             where = f"{path} line {line}, [{section}] {key}"
             if key not in known:
                 hint = difflib.get_close_matches(key, known, n=1)
-                raise ConfigError(f"{where}: unknown key {key!r}"
-                                  + (f"; did you mean {hint[0]!r}?" if hint else f"; valid keys: {sorted(known)}."))
+                raise ConfigError(
+                    f"{where}: unknown key {key!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else f"; valid keys: {sorted(known)}.")
+                )
             values.setdefault(section, {})[key] = raw
             origin[f"{section}.{key}"] = where
     return values, origin
@@ -213,8 +225,10 @@ def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
 # %% ../nbs/00_core.ipynb #c492544d
 def load_settings(
     path: str | Path | None = None,  # settings.ini to read; default: $MLPROJ_SETTINGS, else the project's
-    env: Mapping[str, str] | None = None,  # Environment to read `MLPROJ_<SECTION>_<KEY>` from; default `os.environ`
-    overrides: Mapping[str, object] | None = None,  # CLI flags as `{"section.key": value}`; `None` values are ignored
+    env: Mapping[str, str]
+    | None = None,  # Environment to read `MLPROJ_<SECTION>_<KEY>` from; default `os.environ`
+    overrides: Mapping[str, object]
+    | None = None,  # CLI flags as `{"section.key": value}`; `None` values are ignored
     project_dir: str | Path | None = None,  # Project folder; default: found from the working directory
 ) -> Settings:  # Typed settings, with `origin` telling where each value came from
     "Load settings with the precedence flag > `MLPROJ_<SECTION>_<KEY>` > `settings.ini` > built-in default."
@@ -233,7 +247,9 @@ def load_settings(
             continue
         s, _, k = dotted.partition(".")
         if s not in SECTIONS or k not in {f.name for f in fields(SECTIONS[s])}:
-            raise ConfigError(f"unknown setting {dotted!r}; settings are named 'section.key', e.g. 'train.seed'.")
+            raise ConfigError(
+                f"unknown setting {dotted!r}; settings are named 'section.key', e.g. 'train.seed'."
+            )
         layers.append((s, k, "flag", raw, f"option --{k.replace('_', '-')}"))
     sections = {}
     for s, cls in SECTIONS.items():
@@ -258,13 +274,14 @@ def _env_items(env: Mapping[str, str]) -> Iterator[tuple[tuple[str, str], str]]:
     for name, raw in env.items():
         if not name.startswith("MLPROJ_"):
             continue
-        section, _, key = name[len("MLPROJ_"):].lower().partition("_")
+        section, _, key = name[len("MLPROJ_") :].lower().partition("_")
         if section in SECTIONS and key in {f.name for f in fields(SECTIONS[section])}:
             yield (section, key), raw
 
 
 def _check_settings(s: Settings) -> None:
     "Raise `ConfigError` for values of the right type but outside their range."
+
     def bad(key: str, what: str, fix: str):
         raise ConfigError(f"{s.origin[key]}: {what}. {fix}")
 
@@ -273,7 +290,11 @@ def _check_settings(s: Settings) -> None:
     if s.train.cv_folds < 2:
         bad("train.cv_folds", f"cv_folds must be at least 2; got {s.train.cv_folds}", "Try 5.")
     if s.train.n_bootstrap < 0:
-        bad("train.n_bootstrap", f"n_bootstrap must be >= 0; got {s.train.n_bootstrap}", "Try 200, or 0 to skip CIs.")
+        bad(
+            "train.n_bootstrap",
+            f"n_bootstrap must be >= 0; got {s.train.n_bootstrap}",
+            "Try 200, or 0 to skip CIs.",
+        )
     if s.train.n_threads < 0:
         bad("train.n_threads", f"n_threads must be >= 0; got {s.train.n_threads}", "Use 0 for one per core.")
     if s.train.task != "auto" and s.train.task not in TASKS:
@@ -302,10 +323,25 @@ def register_task(task: Task) -> Task:
     return task
 
 
-register_task(Task("classification", is_classifier=True, primary_metric="roc_auc", greater_is_better=True,
-                   stratify=True, description="binary or multiclass labels"))
-register_task(Task("regression", is_classifier=False, primary_metric="rmse", greater_is_better=False,
-                   description="a continuous numeric target"))
+register_task(
+    Task(
+        "classification",
+        is_classifier=True,
+        primary_metric="roc_auc",
+        greater_is_better=True,
+        stratify=True,
+        description="binary or multiclass labels",
+    )
+)
+register_task(
+    Task(
+        "regression",
+        is_classifier=False,
+        primary_metric="rmse",
+        greater_is_better=False,
+        description="a continuous numeric target",
+    )
+)
 
 
 def get_task(
@@ -316,8 +352,11 @@ def get_task(
         return TASKS[name]
     except KeyError:
         hint = difflib.get_close_matches(str(name), TASKS, n=1)
-        raise ConfigError(f"unknown task {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; valid tasks: {['auto', *TASKS]}.") from None
+        raise ConfigError(
+            f"unknown task {name!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; valid tasks: {['auto', *TASKS]}."
+        ) from None
 
 # %% ../nbs/00_core.ipynb #28b4f967
 def atomic_write(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -59,19 +59,46 @@ _BSD = "BSD-3-Clause (scikit-learn bundled data)"
 DATASETS: dict[str, EmbeddedDataset] = {
     d.name: d
     for d in [
-        EmbeddedDataset("penguins", "species", "classification",
-                        "344 Palmer penguins, 3 species, numeric + categorical, with missing values",
-                        "CC0-1.0", _load_penguins),
-        EmbeddedDataset("breast_cancer", "diagnosis", "classification",
-                        "569 tumours, 30 numeric features, malignant vs benign", _BSD,
-                        _sklearn_loader("load_breast_cancer", "diagnosis", labels=True)),
-        EmbeddedDataset("wine", "cultivar", "classification", "178 wines, 13 numeric features, 3 cultivars",
-                        _BSD, _sklearn_loader("load_wine", "cultivar", labels=True)),
-        EmbeddedDataset("iris", "species", "classification", "150 irises, 4 numeric features, 3 species",
-                        _BSD, _sklearn_loader("load_iris", "species", labels=True)),
-        EmbeddedDataset("diabetes", "progression", "regression",
-                        "442 patients, 10 numeric features, disease progression after one year", _BSD,
-                        _sklearn_loader("load_diabetes", "progression")),
+        EmbeddedDataset(
+            "penguins",
+            "species",
+            "classification",
+            "344 Palmer penguins, 3 species, numeric + categorical, with missing values",
+            "CC0-1.0",
+            _load_penguins,
+        ),
+        EmbeddedDataset(
+            "breast_cancer",
+            "diagnosis",
+            "classification",
+            "569 tumours, 30 numeric features, malignant vs benign",
+            _BSD,
+            _sklearn_loader("load_breast_cancer", "diagnosis", labels=True),
+        ),
+        EmbeddedDataset(
+            "wine",
+            "cultivar",
+            "classification",
+            "178 wines, 13 numeric features, 3 cultivars",
+            _BSD,
+            _sklearn_loader("load_wine", "cultivar", labels=True),
+        ),
+        EmbeddedDataset(
+            "iris",
+            "species",
+            "classification",
+            "150 irises, 4 numeric features, 3 species",
+            _BSD,
+            _sklearn_loader("load_iris", "species", labels=True),
+        ),
+        EmbeddedDataset(
+            "diabetes",
+            "progression",
+            "regression",
+            "442 patients, 10 numeric features, disease progression after one year",
+            _BSD,
+            _sklearn_loader("load_diabetes", "progression"),
+        ),
     ]
 }
 
@@ -89,10 +116,13 @@ def load_data(
         hint = difflib.get_close_matches(key, DATASETS, n=1)
         raise DataNotFoundError(
             f"data source {key!r} is neither an embedded dataset nor a .csv/.parquet path"
-            + (f"; did you mean {hint[0]!r}?" if hint else f"; embedded datasets: {sorted(DATASETS)}."))
+            + (f"; did you mean {hint[0]!r}?" if hint else f"; embedded datasets: {sorted(DATASETS)}.")
+        )
     if not path.is_file():
-        raise DataNotFoundError(f"data file {path} does not exist; check the path (relative paths are "
-                                f"resolved from {Path.cwd()}).")
+        raise DataNotFoundError(
+            f"data file {path} does not exist; check the path (relative paths are "
+            f"resolved from {Path.cwd()})."
+        )
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty; point --data at a file with a header row and data rows.")
     try:
@@ -101,8 +131,10 @@ def load_data(
         else:
             df = pd.read_parquet(path)
     except UnicodeDecodeError as e:
-        raise DataError(f"data file {path} is not UTF-8 (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
-                        f"re-save it as UTF-8.") from e
+        raise DataError(
+            f"data file {path} is not UTF-8 (byte {e.start}: {e.object[e.start : e.start + 1]!r}); "
+            f"re-save it as UTF-8."
+        ) from e
     except (ValueError, OSError, pd.errors.ParserError) as e:
         raise DataError(f"cannot read {path}: {e}. Check that it is a valid {suffix[1:]} file.") from e
     if df.empty:
@@ -165,9 +197,11 @@ def require_target(
     "Raise `SchemaError` naming the closest columns if `target` is not a column of `df`."
     if target not in df.columns:
         hint = difflib.get_close_matches(target, [str(c) for c in df.columns], n=3)
-        raise SchemaError(f"target column {target!r} is not in {where}"
-                          + (f"; did you mean {hint}?" if hint else f"; columns: {list(df.columns)[:20]}.")
-                          + " Pass --target with one of its columns.")
+        raise SchemaError(
+            f"target column {target!r} is not in {where}"
+            + (f"; did you mean {hint}?" if hint else f"; columns: {list(df.columns)[:20]}.")
+            + " Pass --target with one of its columns."
+        )
 
 
 def split_data(
@@ -184,10 +218,15 @@ def split_data(
     require_target(df, target)
     missing = df[target].isna()
     if missing.all():
-        raise DataError(f"target column {target!r} has no values (all {len(df)} are missing); choose another --target.")
+        raise DataError(
+            f"target column {target!r} has no values (all {len(df)} are missing); choose another --target."
+        )
     if missing.any():
-        warnings.warn(f"dropped {int(missing.sum())} row(s) whose target {target!r} is missing; "
-                      f"fill or remove them to silence this.", stacklevel=2)
+        warnings.warn(
+            f"dropped {int(missing.sum())} row(s) whose target {target!r} is missing; "
+            f"fill or remove them to silence this.",
+            stacklevel=2,
+        )
         df = df.loc[~missing]
     X, y = df.drop(columns=[target]), df[target]
     if task.group_column:
@@ -198,13 +237,18 @@ def split_data(
     if task.stratify:
         counts = y.value_counts()
         if len(counts) < 2:
-            raise DataError(f"target {target!r} has a single class ({counts.index[0]!r}); classification "
-                            f"needs at least two. Choose another target or use --task regression.")
+            raise DataError(
+                f"target {target!r} has a single class ({counts.index[0]!r}); classification "
+                f"needs at least two. Choose another target or use --task regression."
+            )
         if counts.min() < 2:
-            raise DataError(f"class {counts.idxmin()!r} of target {target!r} has only {counts.min()} row; "
-                            f"stratified splitting needs at least 2 per class. Remove or merge that class.")
+            raise DataError(
+                f"class {counts.idxmin()!r} of target {target!r} has only {counts.min()} row; "
+                f"stratified splitting needs at least 2 per class. Remove or merge that class."
+            )
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=random_state, stratify=stratify)
+        X, y, test_size=test_size, random_state=random_state, stratify=stratify
+    )
     return Split(X_train, X_test, y_train, y_test)
 
 # %% ../nbs/01_data.ipynb #e6b945fe
@@ -217,32 +261,49 @@ def make_demo_data(
     if n_rows < 10:
         raise DataError(f"make_demo_data needs n_rows >= 10; got {n_rows}.")
     rng = np.random.default_rng(random_state)
-    plan = rng.choice(["basic", "plus", "pro", "enterprise", "legacy"], size=n_rows, p=[0.5, 0.3, 0.15, 0.04, 0.01])
+    plan = rng.choice(
+        ["basic", "plus", "pro", "enterprise", "legacy"], size=n_rows, p=[0.5, 0.3, 0.15, 0.04, 0.01]
+    )
     tenure = rng.gamma(2.0, 12.0, n_rows).round(1)
     usage = rng.lognormal(3.0, 0.6, n_rows).round(2)
     support = rng.poisson(1.5, n_rows)
     autopay = rng.random(n_rows) < 0.6
     signup = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365, n_rows), unit="D")
     effect = {"basic": 0.0, "plus": -0.4, "pro": -0.8, "enterprise": -1.2, "legacy": 0.8}
-    score = (-0.04 * tenure + 0.35 * support - 0.6 * autopay + np.vectorize(effect.get)(plan)
-             - 0.01 * (usage - 20) + 0.15 * (signup.month.to_numpy() == 12) + rng.normal(0, 0.6, n_rows))
-    df = pd.DataFrame({
-        "customer_id": [f"C{i:07d}" for i in rng.permutation(n_rows)],
-        "plan": plan,
-        "tenure_months": tenure,
-        "monthly_usage": usage,
-        "support_calls": support,
-        "autopay": autopay,
-        "signup_date": signup,
-        "region": "EU",
-    })
+    score = (
+        -0.04 * tenure
+        + 0.35 * support
+        - 0.6 * autopay
+        + np.vectorize(effect.get)(plan)
+        - 0.01 * (usage - 20)
+        + 0.15 * (signup.month.to_numpy() == 12)
+        + rng.normal(0, 0.6, n_rows)
+    )
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in rng.permutation(n_rows)],
+            "plan": plan,
+            "tenure_months": tenure,
+            "monthly_usage": usage,
+            "support_calls": support,
+            "autopay": autopay,
+            "signup_date": signup,
+            "region": "EU",
+        }
+    )
     for col, rate in [("tenure_months", 0.05), ("monthly_usage", 0.03), ("plan", 0.02)]:
         df.loc[rng.random(n_rows) < rate, col] = None
     if task == "classification":
         df["churned"] = np.where(score + 0.5 > 0, "yes", "no")
     elif task == "regression":
-        df["spend"] = (40 + 3 * usage + 25 * (plan == "pro") + 60 * (plan == "enterprise") - 5 * support
-                       + rng.normal(0, 8, n_rows)).round(2)
+        df["spend"] = (
+            40
+            + 3 * usage
+            + 25 * (plan == "pro")
+            + 60 * (plan == "enterprise")
+            - 5 * support
+            + rng.normal(0, 8, n_rows)
+        ).round(2)
     else:
         raise DataError(f"make_demo_data supports task 'classification' or 'regression'; got {task!r}.")
     return df

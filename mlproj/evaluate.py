@@ -7,8 +7,8 @@ Docs: https://mlproj.github.io/mlproj/evaluate.html.md"""
 # %% ../nbs/05_evaluate.ipynb #5760ec44
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,9 @@ class Predictions:
 
     def take(self, idx: np.ndarray) -> Predictions:
         "Return the rows `idx` (a bootstrap resample, a fold)."
-        return Predictions(self.y_true[idx], self.y_pred[idx],
-                           None if self.proba is None else self.proba[idx], self.classes)
+        return Predictions(
+            self.y_true[idx], self.y_pred[idx], None if self.proba is None else self.proba[idx], self.classes
+        )
 
 
 def predict(
@@ -90,9 +91,20 @@ def _sk_regression(p: Predictions) -> dict[str, float]:
 
 
 METRIC_FUNCTIONS: dict[str, Callable[[Predictions], dict[str, float]]] = {
-    "classification": _sk_classification, "regression": _sk_regression}
-GREATER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False, "accuracy": True,
-                     "f1": True, "rmse": False, "mae": False, "r2": True}
+    "classification": _sk_classification,
+    "regression": _sk_regression,
+}
+GREATER_IS_BETTER = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "log_loss": False,
+    "brier": False,
+    "accuracy": True,
+    "f1": True,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
 
 
 def compute_metrics(
@@ -151,15 +163,24 @@ def _fast_classification(p: Predictions) -> dict[str, float]:
             f1s.append(2 * np.sum(pred_c & true_c) / denom if denom else 0.0)
         f1 = np.mean(f1s)
     brier = np.mean(np.sum((p.proba - Y) ** 2, axis=1)) * (0.5 if k == 2 else 1.0)
-    return {"roc_auc": roc, "pr_auc": pr, "log_loss": -np.mean(np.log(np.sum(P * Y, axis=1))),
-            "brier": brier, "accuracy": correct.mean(), "f1": f1}
+    return {
+        "roc_auc": roc,
+        "pr_auc": pr,
+        "log_loss": -np.mean(np.log(np.sum(P * Y, axis=1))),
+        "brier": brier,
+        "accuracy": correct.mean(),
+        "f1": f1,
+    }
 
 
 def _fast_regression(p: Predictions) -> dict[str, float]:
     err = p.y_true - p.y_pred
     ss_tot = np.sum((p.y_true - p.y_true.mean()) ** 2)
-    return {"rmse": np.sqrt(np.mean(err**2)), "mae": np.mean(np.abs(err)),
-            "r2": 1 - np.sum(err**2) / ss_tot if ss_tot else np.nan}
+    return {
+        "rmse": np.sqrt(np.mean(err**2)),
+        "mae": np.mean(np.abs(err)),
+        "r2": 1 - np.sum(err**2) / ss_tot if ss_tot else np.nan,
+    }
 
 
 FAST_METRIC_FUNCTIONS = {"classification": _fast_classification, "regression": _fast_regression}
@@ -265,10 +286,19 @@ def permutation_importance_table(
     from sklearn.inspection import permutation_importance
 
     scoring = importance_scoring(task, y.nunique())
-    r = permutation_importance(model, X, y, scoring=scoring, n_repeats=n_repeats, random_state=random_state,
-                               max_samples=min(1.0, max_rows / len(X)))
-    table = pd.DataFrame({"importance_mean": r.importances_mean, "importance_std": r.importances_std},
-                         index=pd.Index(X.columns, name="feature"))
+    r = permutation_importance(
+        model,
+        X,
+        y,
+        scoring=scoring,
+        n_repeats=n_repeats,
+        random_state=random_state,
+        max_samples=min(1.0, max_rows / len(X)),
+    )
+    table = pd.DataFrame(
+        {"importance_mean": r.importances_mean, "importance_std": r.importances_std},
+        index=pd.Index(X.columns, name="feature"),
+    )
     return table.sort_values("importance_mean", ascending=False)
 
 # %% ../nbs/05_evaluate.ipynb #9380fde9
@@ -308,8 +338,14 @@ def plot_confusion_matrix(preds: Predictions, normalize: str | None = None, ax=N
 
     ax = _ax(ax, (4, 3.5))
     cm = confusion_matrix(preds.y_true, preds.y_pred, labels=preds.classes, normalize=normalize)
-    sns.heatmap(pd.DataFrame(cm, index=preds.classes, columns=preds.classes), annot=True,
-                fmt=".2f" if normalize else "d", cmap="Blues", cbar=False, ax=ax)
+    sns.heatmap(
+        pd.DataFrame(cm, index=preds.classes, columns=preds.classes),
+        annot=True,
+        fmt=".2f" if normalize else "d",
+        cmap="Blues",
+        cbar=False,
+        ax=ax,
+    )
     ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
     return ax
 

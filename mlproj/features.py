@@ -47,7 +47,9 @@ def infer_column_types(
     "Sort the columns of `X` into numeric, categorical, boolean and datetime; drop constant and ID-like ones with a warning."
     if X.columns.duplicated().any():
         dup = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
-        raise SchemaError(f"the data has duplicated column name(s) {dup}; rename them so each column is unique.")
+        raise SchemaError(
+            f"the data has duplicated column name(s) {dup}; rename them so each column is unique."
+        )
     types = ColumnTypes()
     n = len(X)
     for col in X.columns:
@@ -69,9 +71,12 @@ def infer_column_types(
         else:
             types.categorical.append(col)
     if types.dropped:
-        warnings.warn("dropping column(s) that cannot help a model: "
-                      + ", ".join(f"{c!r} ({why})" for c, why in types.dropped.items())
-                      + ". Remove them from the data to silence this.", stacklevel=2)
+        warnings.warn(
+            "dropping column(s) that cannot help a model: "
+            + ", ".join(f"{c!r} ({why})" for c, why in types.dropped.items())
+            + ". Remove them from the data to silence this.",
+            stacklevel=2,
+        )
     return types
 
 
@@ -93,11 +98,16 @@ def to_category_strings(X: pd.DataFrame) -> pd.DataFrame:
 def to_float(X: pd.DataFrame) -> pd.DataFrame:
     "Return `X` as float columns (booleans become 0/1, missing stays NaN)."
     X = pd.DataFrame(X)
-    return X.apply(lambda s: pd.to_numeric(s.astype(object).where(s.notna(), np.nan).map(
-        lambda v: float(v) if isinstance(v, (bool, np.bool_, int, float)) else np.nan)))
+    return X.apply(
+        lambda s: pd.to_numeric(
+            s.astype(object)
+            .where(s.notna(), np.nan)
+            .map(lambda v: float(v) if isinstance(v, (bool, np.bool_, int, float)) else np.nan)
+        )
+    )
 
 
-DATE_PARTS = ("year", "month", "dayofweek", "dayofyear")
+DATE_PARTS = ("year", "month", "day_of_week", "day_of_year")
 
 
 def date_parts(X: pd.DataFrame) -> pd.DataFrame:
@@ -131,22 +141,46 @@ def make_preprocessor(
         steps = [SimpleImputer(strategy="median", add_indicator=True)] + ([StandardScaler()] if scale else [])
         parts.append(("num", make_pipeline(*steps), types.numeric))
     if types.categorical:
-        parts.append(("cat", make_pipeline(
-            FunctionTransformer(to_category_strings, feature_names_out="one-to-one"),
-            SimpleImputer(strategy="constant", fill_value="missing"),
-            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=False),
-        ), types.categorical))
+        parts.append(
+            (
+                "cat",
+                make_pipeline(
+                    FunctionTransformer(to_category_strings, feature_names_out="one-to-one"),
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=False
+                    ),
+                ),
+                types.categorical,
+            )
+        )
     if types.boolean:
-        parts.append(("bool", make_pipeline(
-            FunctionTransformer(to_float, feature_names_out="one-to-one"),
-            SimpleImputer(strategy="most_frequent"),
-        ), types.boolean))
+        parts.append(
+            (
+                "bool",
+                make_pipeline(
+                    FunctionTransformer(to_float, feature_names_out="one-to-one"),
+                    SimpleImputer(strategy="most_frequent"),
+                ),
+                types.boolean,
+            )
+        )
     if types.datetime:
-        parts.append(("date", make_pipeline(
-            FunctionTransformer(date_parts, feature_names_out=_date_part_names),
-            SimpleImputer(strategy="median"),
-        ), types.datetime))
+        parts.append(
+            (
+                "date",
+                make_pipeline(
+                    FunctionTransformer(date_parts, feature_names_out=_date_part_names),
+                    SimpleImputer(strategy="median"),
+                ),
+                types.datetime,
+            )
+        )
     if not parts:
-        raise SchemaError(f"no usable feature columns: every column was dropped ({types.dropped}); "
-                          f"add informative columns to the data.")
-    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True).set_output(transform="pandas")
+        raise SchemaError(
+            f"no usable feature columns: every column was dropped ({types.dropped}); "
+            f"add informative columns to the data."
+        )
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True).set_output(
+        transform="pandas"
+    )

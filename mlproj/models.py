@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from collections.abc import Callable
 
 from .core import ConfigError, Task, get_task
 from .features import ColumnTypes, make_preprocessor
@@ -32,8 +31,14 @@ class ModelSpec:
 
 
 MODELS: dict[str, dict[str, ModelSpec]] = {}
-ALIASES = {"rf": "random_forest", "gbm": "hgb", "hist_gradient_boosting": "hgb", "baseline": "dummy",
-           "logistic": "linear", "ridge": "linear"}
+ALIASES = {
+    "rf": "random_forest",
+    "gbm": "hgb",
+    "hist_gradient_boosting": "hgb",
+    "baseline": "dummy",
+    "logistic": "linear",
+    "ridge": "linear",
+}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -46,17 +51,50 @@ def _register_defaults() -> None:
     from sklearn import dummy, ensemble, linear_model
 
     for task, sk in [("classification", "Classifier"), ("regression", "Regressor")]:
-        register_model(ModelSpec(task, "dummy", lambda rs, sk=sk: getattr(dummy, f"Dummy{sk}")(
-            **({"strategy": "prior"} if sk == "Classifier" else {"strategy": "mean"})), scale=False,
-            description="predicts the class shares / the mean: the baseline"))
-        register_model(ModelSpec(task, "hgb", lambda rs, sk=sk: getattr(ensemble, f"HistGradientBoosting{sk}")(
-            random_state=rs), scale=False, description="histogram gradient boosting"))
-        register_model(ModelSpec(task, "random_forest", lambda rs, sk=sk: getattr(ensemble, f"RandomForest{sk}")(
-            n_estimators=200, min_samples_leaf=2, random_state=rs), scale=False, description="random forest"))
-    register_model(ModelSpec("classification", "linear", lambda rs: linear_model.LogisticRegression(
-        max_iter=2000, random_state=rs), description="L2-regularized logistic regression"))
-    register_model(ModelSpec("regression", "linear", lambda rs: linear_model.Ridge(alpha=1.0),
-                             description="ridge regression"))
+        register_model(
+            ModelSpec(
+                task,
+                "dummy",
+                lambda rs, sk=sk: getattr(dummy, f"Dummy{sk}")(
+                    **({"strategy": "prior"} if sk == "Classifier" else {"strategy": "mean"})
+                ),
+                scale=False,
+                description="predicts the class shares / the mean: the baseline",
+            )
+        )
+        register_model(
+            ModelSpec(
+                task,
+                "hgb",
+                lambda rs, sk=sk: getattr(ensemble, f"HistGradientBoosting{sk}")(random_state=rs),
+                scale=False,
+                description="histogram gradient boosting",
+            )
+        )
+        register_model(
+            ModelSpec(
+                task,
+                "random_forest",
+                lambda rs, sk=sk: getattr(ensemble, f"RandomForest{sk}")(
+                    n_estimators=200, min_samples_leaf=2, random_state=rs
+                ),
+                scale=False,
+                description="random forest",
+            )
+        )
+    register_model(
+        ModelSpec(
+            "classification",
+            "linear",
+            lambda rs: linear_model.LogisticRegression(max_iter=2000, random_state=rs),
+            description="L2-regularized logistic regression",
+        )
+    )
+    register_model(
+        ModelSpec(
+            "regression", "linear", lambda rs: linear_model.Ridge(alpha=1.0), description="ridge regression"
+        )
+    )
 
 
 def get_model_spec(
@@ -71,9 +109,11 @@ def get_model_spec(
     name = ALIASES.get(name, name)
     if name not in specs:
         hint = difflib.get_close_matches(name, specs, n=1)
-        raise ConfigError(f"unknown model {name!r} for task {task.name!r}"
-                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; valid models: {sorted(specs)}.")
+        raise ConfigError(
+            f"unknown model {name!r} for task {task.name!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; valid models: {sorted(specs)}."
+        )
     return specs[name]
 
 # %% ../nbs/04_models.ipynb #e0e4c53b
@@ -90,8 +130,10 @@ def parse_overrides(
         key, sep, raw = item.partition("=")
         key, raw = key.strip(), raw.strip()
         if not sep or not key.isidentifier():
-            raise ConfigError(f"--set {item!r} is malformed; write KEY=VALUE with a parameter name, "
-                              f"e.g. --set max_iter=300.")
+            raise ConfigError(
+                f"--set {item!r} is malformed; write KEY=VALUE with a parameter name, "
+                f"e.g. --set max_iter=300."
+            )
         if raw.lower() in {"true", "false"}:
             out[key] = raw.lower() == "true"
             continue
@@ -120,9 +162,11 @@ def make_model(
     unknown = [k for k in params if k not in valid]
     if unknown:
         hint = difflib.get_close_matches(unknown[0], valid, n=1)
-        raise ConfigError(f"{type(est).__name__} has no parameter {unknown[0]!r}"
-                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; valid parameters: {sorted(valid)}.")
+        raise ConfigError(
+            f"{type(est).__name__} has no parameter {unknown[0]!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; valid parameters: {sorted(valid)}."
+        )
     est.set_params(**params)
     try:
         est._validate_params()

@@ -18,8 +18,14 @@ import pandas as pd
 from .artifacts import check_feature_names, git_state, load_artifact, package_versions, save_artifact
 from .core import ConfigError, DataError, Settings, get_task, load_settings, logger, make_run_id
 from .data import default_target, hash_frame, infer_task, load_data, require_target, split_data
-from .evaluate import (Predictions, bootstrap_metrics, cross_validate_model, permutation_importance_table,
-                             predict, summarize_cv)
+from mlproj.evaluate import (
+    Predictions,
+    bootstrap_metrics,
+    cross_validate_model,
+    permutation_importance_table,
+    predict,
+    summarize_cv,
+)
 from .features import ColumnTypes, infer_column_types
 from .models import get_model_spec, make_model, parse_overrides
 
@@ -52,8 +58,10 @@ def resolve_inputs(
     df = load_data(data)
     target = target or default_target(data)
     if not target:
-        raise ConfigError(f"no target column given for {data}; pass --target with one of its columns: "
-                          f"{list(map(str, df.columns))[:20]}.")
+        raise ConfigError(
+            f"no target column given for {data}; pass --target with one of its columns: "
+            f"{list(map(str, df.columns))[:20]}."
+        )
     require_target(df, target, where=str(data))
     if task == "auto":
         task, reason = infer_task(df[target])
@@ -62,8 +70,10 @@ def resolve_inputs(
         get_task(task)
         reason = "given"
         if task == "regression" and not pd.api.types.is_numeric_dtype(df[target]):
-            raise DataError(f"target {target!r} is {df[target].dtype}, not numeric, so it cannot be a regression "
-                            f"target; use --task classification or choose a numeric target.")
+            raise DataError(
+                f"target {target!r} is {df[target].dtype}, not numeric, so it cannot be a regression "
+                f"target; use --task classification or choose a numeric target."
+            )
     params = params if isinstance(params, dict) else parse_overrides(params)
     name = get_model_spec(task, model).name
     make_model(task, name, ColumnTypes(numeric=["_"]), params)  # checks the overrides, fits nothing
@@ -106,26 +116,46 @@ class TrainResult:
 
     def metrics(self) -> dict:
         "Return every number of the run as plain JSON-ready values."
-        def table(df):
-            return {m: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()} for m, row in df.iterrows()}
 
-        return {"primary_metric": self.primary_metric,
-                "holdout": {who: table(self.holdout[self.holdout.model == who].drop(columns="model"))
-                            for who in ["model", "baseline"]},
-                "cv": {who: table(self.cv[[f"{who}_mean", f"{who}_std"]].set_axis(["mean", "std"], axis=1))
-                       for who in ["model", "baseline"]},
-                "importance": {str(k): float(v) for k, v in self.importance.importance_mean.items()}}
+        def table(df):
+            return {
+                m: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()} for m, row in df.iterrows()
+            }
+
+        return {
+            "primary_metric": self.primary_metric,
+            "holdout": {
+                who: table(self.holdout[self.holdout.model == who].drop(columns="model"))
+                for who in ["model", "baseline"]
+            },
+            "cv": {
+                who: table(self.cv[[f"{who}_mean", f"{who}_std"]].set_axis(["mean", "std"], axis=1))
+                for who in ["model", "baseline"]
+            },
+            "importance": {str(k): float(v) for k, v in self.importance.importance_mean.items()},
+        }
 
     def summary(self) -> dict:
         "Return the run's id, inputs, artifact path and holdout metrics (what `--json` prints)."
         hold = self.holdout[self.holdout.model == "model"]
-        return {"run_id": self.run_id, "artifact": str(self.artifact_dir) if self.artifact_dir else None,
-                "data": self.data, "target": self.target, "task": self.task, "model": self.model_name,
-                "params": self.params, "seed": self.seed, "data_sha256": self.data_hash,
-                "n_train": self.n_train, "n_test": self.n_test, "cached": self.cached,
-                "metrics": {m: float(v) for m, v in hold["value"].items()},
-                "baseline_metrics": {m: float(v) for m, v in
-                                     self.holdout[self.holdout.model == "baseline"]["value"].items()}}
+        return {
+            "run_id": self.run_id,
+            "artifact": str(self.artifact_dir) if self.artifact_dir else None,
+            "data": self.data,
+            "target": self.target,
+            "task": self.task,
+            "model": self.model_name,
+            "params": self.params,
+            "seed": self.seed,
+            "data_sha256": self.data_hash,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "cached": self.cached,
+            "metrics": {m: float(v) for m, v in hold["value"].items()},
+            "baseline_metrics": {
+                m: float(v) for m, v in self.holdout[self.holdout.model == "baseline"]["value"].items()
+            },
+        }
 
 # %% ../nbs/07_pipeline.ipynb #7ccb5dce
 def fit_and_evaluate(
@@ -154,15 +184,23 @@ def fit_and_evaluate(
     with threadpool_limits(limits=n_threads or None):
         split = split_data(df, target, task, test_size=test_size, random_state=seed)
         if len(split.y_train) < cv_folds * 2:
-            raise DataError(f"only {len(split.y_train)} training rows for {cv_folds}-fold CV; use more data or "
-                            f"fewer folds (--set is for model parameters; change train.cv_folds).")
+            raise DataError(
+                f"only {len(split.y_train)} training rows for {cv_folds}-fold CV; use more data or "
+                f"fewer folds (--set is for model parameters; change train.cv_folds)."
+            )
         types = infer_column_types(split.X_train)
         est = make_model(task, model, types, params, random_state=seed)
         base = Pipeline([("model", get_model_spec(task, "dummy").make(seed))])
         lap("prepare")
-        folds = pd.concat({"model": cross_validate_model(est, split.X_train, split.y_train, task, cv_folds, seed),
-                           "baseline": cross_validate_model(base, split.X_train, split.y_train, task, cv_folds,
-                                                            seed, desc="baseline CV")}, names=["who"])
+        folds = pd.concat(
+            {
+                "model": cross_validate_model(est, split.X_train, split.y_train, task, cv_folds, seed),
+                "baseline": cross_validate_model(
+                    base, split.X_train, split.y_train, task, cv_folds, seed, desc="baseline CV"
+                ),
+            },
+            names=["who"],
+        )
         lap("cross_validate")
         est.fit(split.X_train, split.y_train)
         base.fit(split.X_train, split.y_train)
@@ -170,16 +208,34 @@ def fit_and_evaluate(
         preds = predict(est, split.X_test, split.y_test)
         base_preds = predict(base, split.X_test, split.y_test)
         if preds.classes is not None:
-            base_preds = Predictions(base_preds.y_true, base_preds.y_pred, base_preds.proba, base_preds.classes)
-        holdout = pd.concat([bootstrap_metrics(task, preds, n_bootstrap, seed).assign(model="model"),
-                             bootstrap_metrics(task, base_preds, n_bootstrap, seed).assign(model="baseline")])
+            base_preds = Predictions(
+                base_preds.y_true, base_preds.y_pred, base_preds.proba, base_preds.classes
+            )
+        holdout = pd.concat(
+            [
+                bootstrap_metrics(task, preds, n_bootstrap, seed).assign(model="model"),
+                bootstrap_metrics(task, base_preds, n_bootstrap, seed).assign(model="baseline"),
+            ]
+        )
         lap("holdout")
         importance = permutation_importance_table(est, split.X_test, split.y_test, task, random_state=seed)
         lap("importance")
     cv = pd.concat([summarize_cv(folds.loc[w]).add_prefix(f"{w}_") for w in ["model", "baseline"]], axis=1)
-    return dict(n_rows=len(df), n_train=len(split.y_train), n_test=len(split.y_test), columns=types,
-                cv_folds=folds, cv=cv, holdout=holdout, importance=importance, preds=preds,
-                baseline_preds=base_preds, model=est, baseline=base, timings=timings)
+    return dict(
+        n_rows=len(df),
+        n_train=len(split.y_train),
+        n_test=len(split.y_test),
+        columns=types,
+        cv_folds=folds,
+        cv=cv,
+        holdout=holdout,
+        importance=importance,
+        preds=preds,
+        baseline_preds=base_preds,
+        model=est,
+        baseline=base,
+        timings=timings,
+    )
 
 # %% ../nbs/07_pipeline.ipynb #9ada514b
 def _code_version() -> str:
@@ -205,10 +261,24 @@ def _cached_fit_and_evaluate(cache_dir: Path | None, data_hash: str, **kwargs) -
     return cached_fn(**args), hit
 
 
-def _fit_and_evaluate_keyed(data_hash, code_version, df, target, task, model, params, seed, test_size, cv_folds,
-                            n_bootstrap, n_threads) -> dict:
+def _fit_and_evaluate_keyed(
+    data_hash,
+    code_version,
+    df,
+    target,
+    task,
+    model,
+    params,
+    seed,
+    test_size,
+    cv_folds,
+    n_bootstrap,
+    n_threads,
+) -> dict:
     "`fit_and_evaluate` with the data's hash and the code version as cache keys (the frame itself is not hashed)."
-    return fit_and_evaluate(df, target, task, model, params, seed, test_size, cv_folds, n_bootstrap, n_threads)
+    return fit_and_evaluate(
+        df, target, task, model, params, seed, test_size, cv_folds, n_bootstrap, n_threads
+    )
 
 
 def train(
@@ -229,35 +299,71 @@ def train(
     "Train and evaluate a model end to end and (by default) save it as an artifact."
     s = settings or load_settings()
     data = data or s.data.source
-    inputs = resolve_inputs(data, target or s.data.target or None, task or s.train.task, model or s.train.model,
-                            params)
-    kwargs = dict(df=inputs.df, target=inputs.target, task=inputs.task, model=inputs.model, params=inputs.params,
-                  seed=s.train.seed if seed is None else seed,
-                  test_size=s.data.test_size if test_size is None else test_size,
-                  cv_folds=s.train.cv_folds if cv_folds is None else cv_folds,
-                  n_bootstrap=s.train.n_bootstrap if n_bootstrap is None else n_bootstrap,
-                  n_threads=s.train.n_threads)
+    inputs = resolve_inputs(
+        data, target or s.data.target or None, task or s.train.task, model or s.train.model, params
+    )
+    kwargs = dict(
+        df=inputs.df,
+        target=inputs.target,
+        task=inputs.task,
+        model=inputs.model,
+        params=inputs.params,
+        seed=s.train.seed if seed is None else seed,
+        test_size=s.data.test_size if test_size is None else test_size,
+        cv_folds=s.train.cv_folds if cv_folds is None else cv_folds,
+        n_bootstrap=s.train.n_bootstrap if n_bootstrap is None else n_bootstrap,
+        n_threads=s.train.n_threads,
+    )
     cache_dir = s.path(s.train.cache_dir) if (cache and s.train.cache_dir) else None
     t = time.perf_counter()
     out, cached = _cached_fit_and_evaluate(cache_dir, inputs.data_hash, **kwargs)
     if cached:
         logger.info(f"reused cached results for data {inputs.data_hash[:12]} ({cache_dir})")
     run_settings = {**s.as_dict(), "run": {k: v for k, v in kwargs.items() if k != "df"}}
-    result = TrainResult(run_id=make_run_id(), data=inputs.data, target=inputs.target, task=inputs.task,
-                         task_reason=inputs.task_reason, model_name=inputs.model, params=inputs.params,
-                         seed=kwargs["seed"], data_hash=inputs.data_hash, settings=run_settings, cached=cached,
-                         **out)
+    result = TrainResult(
+        run_id=make_run_id(),
+        data=inputs.data,
+        target=inputs.target,
+        task=inputs.task,
+        task_reason=inputs.task_reason,
+        model_name=inputs.model,
+        params=inputs.params,
+        seed=kwargs["seed"],
+        data_hash=inputs.data_hash,
+        settings=run_settings,
+        cached=cached,
+        **out,
+    )
     result.timings = {**out["timings"], "total": round(time.perf_counter() - t, 4)}
     if save:
-        meta = {"data": result.data, "data_sha256": result.data_hash, "target": result.target,
-                "task": result.task, "model": result.model_name, "params": result.params, "seed": result.seed,
-                "settings": run_settings, "metrics": result.metrics(), "git": git_state(s.project_dir),
-                "versions": package_versions(), "n_rows": result.n_rows,
-                "columns": {"numeric": result.columns.numeric, "categorical": result.columns.categorical,
-                            "boolean": result.columns.boolean, "datetime": result.columns.datetime,
-                            "dropped": result.columns.dropped}}
-        result.artifact_dir = save_artifact(result.model, meta, Path(models_dir) if models_dir else
-                                            s.path(s.train.models_dir), result.run_id, baseline=result.baseline)
+        meta = {
+            "data": result.data,
+            "data_sha256": result.data_hash,
+            "target": result.target,
+            "task": result.task,
+            "model": result.model_name,
+            "params": result.params,
+            "seed": result.seed,
+            "settings": run_settings,
+            "metrics": result.metrics(),
+            "git": git_state(s.project_dir),
+            "versions": package_versions(),
+            "n_rows": result.n_rows,
+            "columns": {
+                "numeric": result.columns.numeric,
+                "categorical": result.columns.categorical,
+                "boolean": result.columns.boolean,
+                "datetime": result.columns.datetime,
+                "dropped": result.columns.dropped,
+            },
+        }
+        result.artifact_dir = save_artifact(
+            result.model,
+            meta,
+            Path(models_dir) if models_dir else s.path(s.train.models_dir),
+            result.run_id,
+            baseline=result.baseline,
+        )
         logger.info(f"saved model artifact to {result.artifact_dir}")
     return result
 
@@ -276,10 +382,15 @@ class EvaluationResult:
 
     def summary(self) -> dict:
         t = self.metrics
-        return {"artifact": str(self.artifact), "data": self.data, "rows": self.rows, "n_rows": self.n_rows,
-                "task": self.task,
-                "metrics": {m: float(v) for m, v in t[t.model == "model"]["value"].items()},
-                "baseline_metrics": {m: float(v) for m, v in t[t.model == "baseline"]["value"].items()}}
+        return {
+            "artifact": str(self.artifact),
+            "data": self.data,
+            "rows": self.rows,
+            "n_rows": self.n_rows,
+            "task": self.task,
+            "metrics": {m: float(v) for m, v in t[t.model == "model"]["value"].items()},
+            "baseline_metrics": {m: float(v) for m, v in t[t.model == "baseline"]["value"].items()},
+        }
 
 
 def evaluate(
@@ -293,7 +404,9 @@ def evaluate(
     s = settings or load_settings()
     artifact = Path(artifact) if artifact else s.path(s.train.models_dir) / "latest"
     model, meta = load_artifact(artifact)
-    baseline = load_artifact(artifact, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
+    baseline = (
+        load_artifact(artifact, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
+    )
     data = data or meta["data"]
     target = target or meta["target"]
     task = meta["task"]
@@ -304,7 +417,9 @@ def evaluate(
     n_boot = s.train.n_bootstrap if n_bootstrap is None else n_bootstrap
     seed = meta.get("seed", 0)
     if hash_frame(df) == meta.get("data_sha256"):
-        split = split_data(df, target, task, test_size=run.get("test_size", s.data.test_size), random_state=seed)
+        split = split_data(
+            df, target, task, test_size=run.get("test_size", s.data.test_size), random_state=seed
+        )
         X, y, rows = split.X_test, split.y_test, "holdout"
     else:
         df = df[df[target].notna()]

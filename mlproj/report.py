@@ -16,9 +16,25 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .core import ConfigError, ReportError, atomic_write, coerce_value, load_settings, logger, make_run_id, point_latest
-from .evaluate import (plot_calibration, plot_confusion_matrix, plot_importance, plot_metrics, plot_pr,
-                             plot_residuals, plot_roc)
+from mlproj.core import (
+    ConfigError,
+    ReportError,
+    atomic_write,
+    coerce_value,
+    load_settings,
+    logger,
+    make_run_id,
+    point_latest,
+)
+from mlproj.evaluate import (
+    plot_calibration,
+    plot_confusion_matrix,
+    plot_importance,
+    plot_metrics,
+    plot_pr,
+    plot_residuals,
+    plot_roc,
+)
 from .pipeline import TrainResult, resolve_inputs, train
 
 # %% auto #0
@@ -28,8 +44,11 @@ __all__ = ['list_templates', 'template_path', 'report_parameters', 'check_parame
 # %% ../nbs/08_report.ipynb #08edb8e5
 def list_templates() -> list[str]:
     "Return the names of the report templates shipped with mlproj."
-    return sorted(p.name[:-6] for p in resources.files("mlproj").joinpath("templates").iterdir()
-                  if p.name.endswith(".ipynb"))
+    return sorted(
+        p.name[:-6]
+        for p in resources.files("mlproj").joinpath("templates").iterdir()
+        if p.name.endswith(".ipynb")
+    )
 
 
 def template_path(
@@ -40,12 +59,17 @@ def template_path(
         p = Path(name).expanduser()
         if p.is_file():
             return p
-        raise ConfigError(f"report notebook {p} does not exist; pass a packaged template name "
-                          f"({list_templates()}) or an existing .ipynb path.")
+        raise ConfigError(
+            f"report notebook {p} does not exist; pass a packaged template name "
+            f"({list_templates()}) or an existing .ipynb path."
+        )
     if name not in list_templates():
         hint = difflib.get_close_matches(name, list_templates(), n=1)
-        raise ConfigError(f"unknown report {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; available reports: {list_templates()}.")
+        raise ConfigError(
+            f"unknown report {name!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; available reports: {list_templates()}."
+        )
     return Path(str(resources.files("mlproj").joinpath("templates", f"{name}.ipynb")))
 
 
@@ -56,8 +80,10 @@ def report_parameters(
     import papermill
 
     params = papermill.inspect_notebook(str(template_path(name)))
-    return {k: {"type": v["inferred_type_name"], "default": v["default"], "help": v["help"]}
-            for k, v in params.items()}
+    return {
+        k: {"type": v["inferred_type_name"], "default": v["default"], "help": v["help"]}
+        for k, v in params.items()
+    }
 
 # %% ../nbs/08_report.ipynb #384415bb
 def check_parameters(
@@ -70,11 +96,15 @@ def check_parameters(
     for key, raw in values.items():
         if key not in declared:
             hint = difflib.get_close_matches(key, declared, n=1)
-            raise ConfigError(f"report {name!r} has no parameter {key!r}"
-                              + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                              + f"; its parameters are {sorted(declared)} (see 'mlproj report --help').")
+            raise ConfigError(
+                f"report {name!r} has no parameter {key!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; its parameters are {sorted(declared)} (see 'mlproj report --help')."
+            )
         typ = declared[key]["type"]
-        out[key] = raw if typ in {"None", "dict", "list"} else coerce_value(raw, typ, f"report parameter {key!r}")
+        out[key] = (
+            raw if typ in {"None", "dict", "list"} else coerce_value(raw, typ, f"report parameter {key!r}")
+        )
     return out
 
 # %% ../nbs/08_report.ipynb #7c396645
@@ -86,12 +116,32 @@ class ModelReport:
         self.out_dir = Path(out_dir) if out_dir else None
 
     @classmethod
-    def run(cls, data: str, target: str = "", task: str = "auto", model: str = "hgb", overrides: str = "",
-            seed: int = 0, test_size: float = 0.2, cv_folds: int = 5, n_bootstrap: int = 200,
-            out_dir: str = "") -> ModelReport:
+    def run(
+        cls,
+        data: str,
+        target: str = "",
+        task: str = "auto",
+        model: str = "hgb",
+        overrides: str = "",
+        seed: int = 0,
+        test_size: float = 0.2,
+        cv_folds: int = 5,
+        n_bootstrap: int = 200,
+        out_dir: str = "",
+    ) -> ModelReport:
         "Train `model` on `data` (not saved as an artifact: that is `mlproj train`'s job) and wrap the result."
-        result = train(data=data, target=target or None, task=task, model=model, params=overrides, seed=seed,
-                       test_size=test_size, cv_folds=cv_folds, n_bootstrap=n_bootstrap, save=False)
+        result = train(
+            data=data,
+            target=target or None,
+            task=task,
+            model=model,
+            params=overrides,
+            seed=seed,
+            test_size=test_size,
+            cv_folds=cv_folds,
+            n_bootstrap=n_bootstrap,
+            save=False,
+        )
         return cls(result, out_dir)
 
     def summary(self):
@@ -103,12 +153,14 @@ class ModelReport:
         return Markdown(
             f"**{r.model_name}** on **{r.data}** predicting **{r.target}** ({r.task}: {r.task_reason}).  \n"
             f"{r.n_train} training rows, {r.n_test} holdout rows; seed {r.seed}; parameters {r.params or 'default'}.  \n"
-            f"Holdout **{m} = {h[(m, 'model')]:.4f}** against **{h[(m, 'baseline')]:.4f}** for the dummy baseline.")
+            f"Holdout **{m} = {h[(m, 'model')]:.4f}** against **{h[(m, 'baseline')]:.4f}** for the dummy baseline."
+        )
 
     def holdout_table(self):
         "Return holdout metrics with 95% CIs, model and baseline side by side."
-        t = self.result.holdout.reset_index().pivot(index="metric", columns="model",
-                                                    values=["value", "ci_low", "ci_high"])
+        t = self.result.holdout.reset_index().pivot(
+            index="metric", columns="model", values=["value", "ci_low", "ci_high"]
+        )
         t = t.swaplevel(axis=1)[["model", "baseline"]]
         return t.reindex(self.result.holdout.index.unique()).round(4)
 
@@ -121,14 +173,17 @@ class ModelReport:
         import pandas as pd
 
         r = self.result
-        rows = {"data SHA-256": r.data_hash, "rows (train / holdout)": f"{r.n_train} / {r.n_test}",
-                "numeric columns": ", ".join(r.columns.numeric) or "-",
-                "categorical columns": ", ".join(r.columns.categorical) or "-",
-                "boolean columns": ", ".join(r.columns.boolean) or "-",
-                "date columns": ", ".join(r.columns.datetime) or "-",
-                "dropped columns": ", ".join(f"{c} ({w})" for c, w in r.columns.dropped.items()) or "-",
-                "cached result": str(r.cached),
-                "fit timings (s)": ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items())}
+        rows = {
+            "data SHA-256": r.data_hash,
+            "rows (train / holdout)": f"{r.n_train} / {r.n_test}",
+            "numeric columns": ", ".join(r.columns.numeric) or "-",
+            "categorical columns": ", ".join(r.columns.categorical) or "-",
+            "boolean columns": ", ".join(r.columns.boolean) or "-",
+            "date columns": ", ".join(r.columns.datetime) or "-",
+            "dropped columns": ", ".join(f"{c} ({w})" for c, w in r.columns.dropped.items()) or "-",
+            "cached result": str(r.cached),
+            "fit timings (s)": ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items()),
+        }
         return pd.DataFrame({"value": rows})
 
     def figure(self, name: str):
@@ -165,9 +220,18 @@ class ModelReport:
     def metrics(self) -> dict:
         "Return every number the report shows, ready for JSON."
         r = self.result
-        return {"data": r.data, "target": r.target, "task": r.task, "model": r.model_name, "params": r.params,
-                "seed": r.seed, "data_sha256": r.data_hash, "n_train": r.n_train, "n_test": r.n_test,
-                **r.metrics()}
+        return {
+            "data": r.data,
+            "target": r.target,
+            "task": r.task,
+            "model": r.model_name,
+            "params": r.params,
+            "seed": r.seed,
+            "data_sha256": r.data_hash,
+            "n_train": r.n_train,
+            "n_test": r.n_test,
+            **r.metrics(),
+        }
 
     def write_metrics(self) -> Path | None:
         "Write `metrics()` to out_dir/metrics.json (atomically) and return its path."
@@ -199,13 +263,16 @@ def _step_timings(nb_path: Path) -> dict[str, float]:
         pm = cell.get("metadata", {}).get("papermill", {})
         if first_start is None and pm.get("start_time"):
             first_start = pm["start_time"]
-        step = next((t[5:] for t in cell.get("metadata", {}).get("tags", []) if t.startswith("step-")), "other")
+        step = next(
+            (t[5:] for t in cell.get("metadata", {}).get("tags", []) if t.startswith("step-")), "other"
+        )
         if pm.get("duration") is not None:
             out[step] = round(out.get(step, 0.0) + pm["duration"], 3)
     started = nb["metadata"].get("papermill", {}).get("start_time")
     if started and first_start:
-        out["kernel_start"] = round((datetime.fromisoformat(first_start)
-                                     - datetime.fromisoformat(started)).total_seconds(), 3)
+        out["kernel_start"] = round(
+            (datetime.fromisoformat(first_start) - datetime.fromisoformat(started)).total_seconds(), 3
+        )
     return out
 
 
@@ -221,14 +288,24 @@ def export_html(
 
     # JupyterLab's template minus the scripts it loads from CDNs (require.js, MathJax, mermaid):
     # a report has no widgets, maths or diagrams, and must open offline.
-    offline = DictLoader({"mlproj_offline.html.j2": (
-        "{%- extends 'lab/index.html.j2' -%}"
-        "{%- block html_head_js -%}{%- endblock html_head_js -%}"
-        "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}"
-        "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}")})
-    exporter = HTMLExporter(extra_loaders=[offline], template_file="mlproj_offline.html.j2",
-                            exclude_input=not show_code, exclude_input_prompt=not show_code,
-                            exclude_output_prompt=True, embed_images=True)
+    offline = DictLoader(
+        {
+            "mlproj_offline.html.j2": (
+                "{%- extends 'lab/index.html.j2' -%}"
+                "{%- block html_head_js -%}{%- endblock html_head_js -%}"
+                "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}"
+                "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}"
+            )
+        }
+    )
+    exporter = HTMLExporter(
+        extra_loaders=[offline],
+        template_file="mlproj_offline.html.j2",
+        exclude_input=not show_code,
+        exclude_input_prompt=not show_code,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     return atomic_write(html, body)
 
@@ -257,8 +334,13 @@ def run_report(
         data = str(eff["data"])
         if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
             params["data"] = data = str(Path(data).expanduser().resolve())
-        resolve_inputs(data, eff.get("target") or None, eff.get("task", "auto"), eff.get("model", "hgb"),
-                       eff.get("overrides") or None)
+        resolve_inputs(
+            data,
+            eff.get("target") or None,
+            eff.get("task", "auto"),
+            eff.get("model", "hgb"),
+            eff.get("overrides") or None,
+        )
     base = Path(reports_dir) if reports_dir else s.path(s.report.out_dir)
     base = base / report_name
     run_id = make_run_id()
@@ -270,14 +352,23 @@ def run_report(
     logger.info(f"running report {report_name!r} ({run_id}) with kernel {kernel or s.report.kernel}")
     t0 = time.perf_counter()
     try:
-        papermill.execute_notebook(str(template_path(name)), str(nb_path), parameters=params,
-                                   kernel_name=kernel or s.report.kernel, progress_bar=progress,
-                                   cwd=str(Path.cwd()))
+        papermill.execute_notebook(
+            str(template_path(name)),
+            str(nb_path),
+            parameters=params,
+            kernel_name=kernel or s.report.kernel,
+            progress_bar=progress,
+            cwd=str(Path.cwd()),
+            # the kernel's own start-up chatter (a loopback-TCP notice) is not news
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
     except PapermillExecutionError as e:
         failed = base / f"{run_id}-failed"
         os.rename(tmp, failed)
-        raise ReportError(f"report {report_name!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue}; the "
-                          f"executed notebook is kept at {failed / 'report.ipynb'} for debugging.") from None
+        raise ReportError(
+            f"report {report_name!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue}; the "
+            f"executed notebook is kept at {failed / 'report.ipynb'} for debugging."
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -285,8 +376,11 @@ def run_report(
     try:
         t1 = time.perf_counter()
         export_html(nb_path, tmp / "report.html", show_code=show_code)
-        timings = {**_step_timings(nb_path), "execute_total": round(executed, 3),
-                   "html_export": round(time.perf_counter() - t1, 3)}
+        timings = {
+            **_step_timings(nb_path),
+            "execute_total": round(executed, 3),
+            "html_export": round(time.perf_counter() - t1, 3),
+        }
         atomic_write(tmp / "timings.json", json.dumps(timings, indent=2))
         if (tmp / "metrics.json").exists():
             text = (tmp / "metrics.json").read_text()
@@ -297,7 +391,9 @@ def run_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     point_latest(base / "latest", final)
-    return ReportRun(report_name, final, final / "report.ipynb", final / "report.html", json.loads(text), timings)
+    return ReportRun(
+        report_name, final, final / "report.ipynb", final / "report.html", json.loads(text), timings
+    )
 
 
 def _literal(v: str):

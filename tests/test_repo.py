@@ -152,6 +152,12 @@ def test_readme_and_index_agree() -> None:
         f"README.md commands missing from nbs/index.ipynb: {missing}; edit the notebook, then `nbdev-readme`"
     )
 
+    # README.md is what `nbdev-readme` would render from the notebook's markdown (Quarto is not installed here).
+    md_cells = ["".join(c["source"]).strip() for c in cells if c["cell_type"] == "markdown"]
+    assert readme.read_text(encoding="utf-8") == "\n\n".join(md_cells) + "\n", (
+        "README.md differs from the markdown cells of nbs/index.ipynb; edit the notebook and regenerate README.md"
+    )
+
     readme_h1, index_h1 = _first_h1(readme_prose), _first_h1(index_prose)
     assert readme_h1 is not None and readme_h1 == index_h1, (
         f"first H1 differs: README.md {readme_h1!r}, nbs/index.ipynb {index_h1!r}"
