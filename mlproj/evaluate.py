@@ -327,7 +327,7 @@ def plot_metrics(
         hi = (sub.ci_high - sub.value).clip(lower=0).fillna(0)
         ax.errorbar(xs, sub.value, yerr=[lo, hi], fmt="none", ecolor="black", capsize=3, lw=1)
     ax.set(xlabel="", ylabel="holdout value (95% CI)", title="Holdout metrics vs baseline")
-    ax.legend(title=None, fontsize="small")
+    ax.legend(title=None, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 
 
@@ -361,7 +361,9 @@ def _curves(preds: Predictions, kind: str, ax):
         disp.from_predictions(Y[:, j], preds.proba[:, j], name=str(preds.classes[j]), ax=ax)
     if kind == "roc":
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-    ax.set_title("ROC curve" if kind == "roc" else "Precision-recall curve")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (one-vs-rest)")
+    else:
+        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve (one-vs-rest)")
     return ax
 
 
@@ -405,9 +407,12 @@ def plot_residuals(preds: Predictions, ax=None):
 
 def plot_importance(table: pd.DataFrame, top: int = 15, ax=None):
     "Plot the `top` permutation importances with their standard deviations."
+    import matplotlib.pyplot as plt
+
     ax = _ax(ax, (5, 0.3 * min(top, len(table)) + 1))
     t = table.head(top).iloc[::-1]
     ax.barh(t.index.astype(str), t.importance_mean, xerr=t.importance_std, color="tab:blue", alpha=0.8)
     ax.axvline(0, c="grey", lw=1)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))
     ax.set(xlabel="drop in score when shuffled", title="Permutation importance (holdout)")
     return ax
