@@ -6,8 +6,8 @@ stratified 80/20 split, the same preprocessing mlproj builds for `hgb`, 5-fold s
 metrics, a final fit on the training part, probabilities on the holdout, and a joblib dump of the model.
 
 The feature lists mirror what `mlproj.features.infer_column_types` infers on that CSV (checked by
-`benchmarks/run.py`): note that `signup_date` is read from CSV as text, so mlproj treats it as a
-categorical column (not as a date), and so does this script.
+`benchmarks/run.py`): `signup_date` is read from CSV as text; mlproj recognises it as a date and uses its
+calendar parts (year, month, day of week, day of year), and so does this script.
 
 Usage: python benchmarks/bare_sklearn.py DATA.csv OUT_DIR   (prints a JSON summary on stdout)
 """
@@ -24,8 +24,7 @@ import pandas as pd  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
-from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score, make_scorer,  # noqa: E402
-                             roc_auc_score)
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, make_scorer, roc_auc_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder  # noqa: E402
@@ -33,7 +32,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder  # noqa: E4
 TARGET, POS = "churned", "yes"
 DROP = ["customer_id", "region"]  # ID-like and constant: mlproj drops them too
 NUMERIC = ["tenure_months", "monthly_usage", "support_calls"]
-CATEGORICAL = ["plan", "signup_date"]
+CATEGORICAL = ["plan"]
+DATES = ["signup_date"]
 BOOLEAN = ["autopay"]
 SEED = 0
 
@@ -46,6 +46,16 @@ def as_float(X):
 def as_object(X):
     "Text columns as object with NaN for missing, the form SimpleImputer(strategy='constant') expects."
     return X.astype(object).where(X.notna(), np.nan)
+
+
+def date_parts(X):
+    "Calendar parts of each date column, as floats."
+    out = {}
+    for col in X.columns:
+        d = pd.to_datetime(X[col], errors="coerce")
+        for part in ("year", "month", "day_of_week", "day_of_year"):
+            out[f"{col}_{part}"] = getattr(d.dt, part).astype(float)
+    return pd.DataFrame(out, index=X.index)
 
 
 def main(data: str, out_dir: str) -> dict:
@@ -65,6 +75,7 @@ def main(data: str, out_dir: str) -> dict:
                               OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01,
                                             sparse_output=False)), CATEGORICAL),
         ("bool", make_pipeline(FunctionTransformer(as_float), SimpleImputer(strategy="most_frequent")), BOOLEAN),
+        ("date", make_pipeline(FunctionTransformer(date_parts), SimpleImputer(strategy="median")), DATES),
     ])
     model = make_pipeline(pre, HistGradientBoostingClassifier(random_state=SEED))
     scoring = {

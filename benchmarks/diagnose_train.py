@@ -67,8 +67,13 @@ def main(data: str, target: str) -> dict:
     from sklearn.pipeline import Pipeline
 
     from mlproj.data import split_data
-    from mlproj.evaluate import (bootstrap_metrics, compute_metrics, cross_validate_model,
-                                 permutation_importance_table, predict)
+    from mlproj.evaluate import (
+        bootstrap_metrics,
+        compute_metrics,
+        cross_validate_model,
+        permutation_importance_table,
+        predict,
+    )
     from mlproj.features import infer_column_types
     from mlproj.models import get_model_spec, make_model
 
@@ -84,9 +89,26 @@ def main(data: str, target: str) -> dict:
                        split.X_train)
     _, out_imp = timed(permutation_importance_table, result.model, split.X_test, split.y_test, inputs.task,
                        random_state=0)
+    # One permutation-importance scoring call is a predict_proba on <= 2,000 rows: preprocessing vs model.
+    import numpy as np
+
+    from mlproj.evaluate import WEIGHTED_METRIC_FUNCTIONS
+
+    n = len(preds.y_true)
+    W = np.stack([np.bincount(np.random.default_rng(0).integers(0, n, n), minlength=n)] * 50).astype(float)
+    X2 = split.X_test.iloc[:2000]
+    pre, clf = result.model.named_steps["preprocess"], result.model.named_steps["model"]
+    Xt = pre.transform(X2)
+    reps = 20
+    _, t_pre = timed(lambda: [pre.transform(X2) for _ in range(reps)])
+    _, t_clf = timed(lambda: [clf.predict_proba(Xt) for _ in range(reps)])
+    _, t_fast = timed(lambda: [WEIGHTED_METRIC_FUNCTIONS[inputs.task](preds, W) for _ in range(reps)])
     out["inside"] = {"baseline_cv": out_base_cv, "compute_metrics_once_sklearn": out_metrics,
-                     "bootstrap_one_model": out_boot, "predict_holdout": out_pred,
-                     "preprocess_fit_transform_train": out_pre, "permutation_importance": out_imp}
+                     "bootstrap_one_model": out_boot, "bootstrap_one_resample": round(t_fast / reps / 50, 5),
+                     "predict_holdout": out_pred, "preprocess_fit_transform_train": out_pre,
+                     "permutation_importance": out_imp,
+                     "predict_2000_rows_preprocess": round(t_pre / reps, 5),
+                     "predict_2000_rows_model": round(t_clf / reps, 5)}
     out["holdout_roc_auc"] = float(result.holdout.loc["roc_auc"].query("model == 'model'")["value"].iloc[0])
     return out
 

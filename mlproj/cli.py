@@ -151,6 +151,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="set any report parameter, repeatable",
     )
     p.add_argument("--show-code", action="store_true", default=None, help="keep code cells in the HTML")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="execute the report even if an identical one (same "
+        "template, parameters, data SHA-256 and code) exists; the model fit may still come from the "
+        "train cache (MLPROJ_TRAIN_CACHE_DIR= disables that too)",
+    )
     p.add_argument("--list", action="store_true", help="list the packaged reports and exit")
     return parser
 
@@ -261,7 +268,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     params.update(dict(args.param))
     show_code = s.report.show_code if args.show_code is None else args.show_code
     quiet = getattr(args, "quiet", False)
-    run = run_report(name, params, show_code=show_code, progress=not quiet, settings=s)
+    run = run_report(
+        name, params, show_code=show_code, progress=not quiet, settings=s, cache=not args.no_cache
+    )
     metrics = run.metrics.get("holdout", {}).get("model", {})
     primary = run.metrics.get("primary_metric")
     if primary in metrics:

@@ -61,6 +61,8 @@ def infer_column_types(
             types.boolean.append(col)
         elif pd.api.types.is_datetime64_any_dtype(s):
             types.datetime.append(col)
+        elif _is_date_like(s):
+            types.datetime.append(col)
         elif pd.api.types.is_numeric_dtype(s):
             if _ID_NAME.search(str(col)) and pd.api.types.is_integer_dtype(s) and nunique == s.notna().sum():
                 types.dropped[col] = "ID-like"
@@ -80,6 +82,17 @@ def infer_column_types(
     return types
 
 
+def _is_date_like(s: pd.Series, sample: int = 200) -> bool:
+    "True for a text column whose values (a sample of them) all parse as ISO-like dates, e.g. '2024-03-01'."
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return False
+    values = s.dropna()
+    values = values.iloc[:: max(1, len(values) // sample)]
+    if values.empty or not all(isinstance(v, str) and ("-" in v or "/" in v) for v in values):
+        return False
+    return bool(pd.to_datetime(values, errors="coerce", format="mixed").notna().all())
+
+
 def _is_boolean_like(s: pd.Series) -> bool:
     "True for an object column holding only True/False (and missing values)."
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
@@ -91,19 +104,25 @@ def _is_boolean_like(s: pd.Series) -> bool:
 def to_category_strings(X: pd.DataFrame) -> pd.DataFrame:
     "Return `X` as object columns of strings with `np.nan` for missing values, the form the encoders expect."
     X = pd.DataFrame(X)
-    out = X.astype(object).where(X.notna(), np.nan)
-    return out.map(lambda v: v if isinstance(v, str) or v is np.nan else str(v))
+    return pd.DataFrame(
+        {c: X[c].astype(str).astype(object).where(X[c].notna(), np.nan) for c in X.columns}, index=X.index
+    )
+
+
+_BOOL_VALUES = {True: 1.0, False: 0.0}  # 1 and 0 hash like True and False, so they map too
 
 
 def to_float(X: pd.DataFrame) -> pd.DataFrame:
     "Return `X` as float columns (booleans become 0/1, missing stays NaN)."
     X = pd.DataFrame(X)
-    return X.apply(
-        lambda s: pd.to_numeric(
-            s.astype(object)
-            .where(s.notna(), np.nan)
-            .map(lambda v: float(v) if isinstance(v, (bool, np.bool_, int, float)) else np.nan)
-        )
+    return pd.DataFrame(
+        {
+            c: X[c].astype(float)
+            if pd.api.types.is_bool_dtype(X[c])
+            else X[c].astype(object).map(_BOOL_VALUES).astype(float)
+            for c in X.columns
+        },
+        index=X.index,
     )
 
 
@@ -115,7 +134,11 @@ def date_parts(X: pd.DataFrame) -> pd.DataFrame:
     X = pd.DataFrame(X)
     out = {}
     for col in X.columns:
-        d = pd.to_datetime(X[col], errors="coerce")
+        d = (
+            pd.to_datetime(X[col], errors="coerce", format="mixed")
+            if not pd.api.types.is_datetime64_any_dtype(X[col])
+            else X[col]
+        )
         for part in DATE_PARTS:
             out[f"{col}_{part}"] = getattr(d.dt, part).astype(float)
     return pd.DataFrame(out, index=X.index)

@@ -30,7 +30,8 @@ from .features import ColumnTypes, infer_column_types
 from .models import get_model_spec, make_model, parse_overrides
 
 # %% auto #0
-__all__ = ['TrainInputs', 'resolve_inputs', 'TrainResult', 'fit_and_evaluate', 'train', 'EvaluationResult', 'evaluate']
+__all__ = ['TrainInputs', 'resolve_inputs', 'TrainResult', 'fit_and_evaluate', 'code_version', 'train', 'EvaluationResult',
+           'evaluate']
 
 # %% ../nbs/07_pipeline.ipynb #5a3ecaa1
 @dataclass
@@ -237,9 +238,9 @@ def fit_and_evaluate(
         timings=timings,
     )
 
-# %% ../nbs/07_pipeline.ipynb #9ada514b
-def _code_version() -> str:
-    "Hash of mlproj's own source files, so cached results are dropped when the code changes."
+# %% ../nbs/07_pipeline.ipynb #32996338
+def code_version() -> str:
+    "Return a hash of mlproj's own source files, so cached results are dropped when the code changes."
     import mlproj
 
     h = hashlib.sha256()
@@ -256,7 +257,7 @@ def _cached_fit_and_evaluate(cache_dir: Path | None, data_hash: str, **kwargs) -
 
     memory = Memory(cache_dir, verbose=0)
     cached_fn = memory.cache(_fit_and_evaluate_keyed, ignore=["df"])
-    args = dict(data_hash=data_hash, code_version=_code_version(), **kwargs)
+    args = dict(data_hash=data_hash, code_version=code_version(), **kwargs)
     hit = cached_fn.check_call_in_cache(**args)
     return cached_fn(**args), hit
 

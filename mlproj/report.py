@@ -19,6 +19,7 @@ from pathlib import Path
 from mlproj.core import (
     ConfigError,
     ReportError,
+    atomic_dir,
     atomic_write,
     coerce_value,
     load_settings,
@@ -35,7 +36,7 @@ from mlproj.evaluate import (
     plot_residuals,
     plot_roc,
 )
-from .pipeline import TrainResult, resolve_inputs, train
+from .pipeline import TrainResult, code_version, resolve_inputs, train
 
 # %% auto #0
 __all__ = ['list_templates', 'template_path', 'report_parameters', 'check_parameters', 'ModelReport', 'ReportRun', 'export_html',
@@ -73,12 +74,30 @@ def template_path(
     return Path(str(resources.files("mlproj").joinpath("templates", f"{name}.ipynb")))
 
 
+def _import_papermill():
+    "Import papermill, sparing jsonschema's optional IRI format checker the 2 s it takes to compile its grammar."
+    import sys
+
+    # papermill -> nbformat -> jsonschema, whose format checkers import `rfc3987_syntax` when installed
+    # (JupyterLab's dependencies install it); that import compiles a Lark grammar, about 2 s per process.
+    # nbformat's schema uses no IRI formats, so jsonschema is imported without it once, then it is
+    # importable again for anyone else.
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import papermill
+
+    return papermill
+
+
 def report_parameters(
     name: str,  # Template name or path
 ) -> dict[str, dict]:  # {parameter: {'type', 'default', 'help'}}
     "Return the parameters declared in the template's `parameters` cell, as papermill reads them."
-    import papermill
-
+    papermill = _import_papermill()
     params = papermill.inspect_notebook(str(template_path(name)))
     return {
         k: {"type": v["inferred_type_name"], "default": v["default"], "help": v["help"]}
@@ -318,9 +337,10 @@ def run_report(
     kernel: str | None = None,  # Jupyter kernel; default: settings' report.kernel
     progress: bool = True,  # Show papermill's progress bar on stderr
     settings=None,  # Settings to fall back on
+    cache: bool = True,  # Reuse an identical earlier report (same template, parameters, data, code)
 ) -> ReportRun:
     "Execute report `name` with papermill and write notebook, HTML, metrics.json and figures under a new run folder."
-    import papermill
+    papermill = _import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
     s = settings or load_settings()
@@ -334,29 +354,36 @@ def run_report(
         data = str(eff["data"])
         if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
             params["data"] = data = str(Path(data).expanduser().resolve())
-        resolve_inputs(
+        data_hash = resolve_inputs(
             data,
             eff.get("target") or None,
             eff.get("task", "auto"),
             eff.get("model", "hgb"),
             eff.get("overrides") or None,
-        )
+        ).data_hash
+    else:
+        data_hash = None  # a template that names no data: its inputs are unknown, so it is never reused
     base = Path(reports_dir) if reports_dir else s.path(s.report.out_dir)
     base = base / report_name
     run_id = make_run_id()
     tmp, final = base / f".{run_id}.tmp", base / run_id
+    kernel = kernel or s.report.kernel
+    key = _report_key(name, params, data_hash, show_code, kernel) if cache and data_hash else None
+    stored = s.path(s.train.cache_dir) / "reports" / key if key and s.train.cache_dir else None
+    if stored is not None and (stored / "report.html").is_file():
+        return _reuse_report(stored, report_name, base, run_id)
     tmp.mkdir(parents=True)
     params["out_dir"] = str(tmp.resolve()) if "out_dir" in report_parameters(name) else None
     params = {k: v for k, v in params.items() if v is not None}
     nb_path = tmp / "report.ipynb"
-    logger.info(f"running report {report_name!r} ({run_id}) with kernel {kernel or s.report.kernel}")
+    logger.info(f"running report {report_name!r} ({run_id}) with kernel {kernel}")
     t0 = time.perf_counter()
     try:
         papermill.execute_notebook(
             str(template_path(name)),
             str(nb_path),
             parameters=params,
-            kernel_name=kernel or s.report.kernel,
+            kernel_name=kernel,
             progress_bar=progress,
             cwd=str(Path.cwd()),
             # the kernel's own start-up chatter (a loopback-TCP notice) is not news
@@ -391,8 +418,74 @@ def run_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     point_latest(base / "latest", final)
+    if stored is not None and not stored.exists():
+        with atomic_dir(stored) as d:
+            shutil.copytree(final, d, dirs_exist_ok=True)
+            atomic_write(d / "source.json", json.dumps({"run_id": run_id}))
     return ReportRun(
         report_name, final, final / "report.ipynb", final / "report.html", json.loads(text), timings
+    )
+
+
+def _report_key(name: str, params: dict, data_hash: str, show_code: bool, kernel: str) -> str:
+    "Hash of everything a report's output depends on: template, parameters, data, code and library versions."
+    import hashlib
+    from importlib import metadata
+
+    libs = {}
+    for lib in [
+        "scikit-learn",
+        "numpy",
+        "pandas",
+        "scipy",
+        "matplotlib",
+        "seaborn",
+        "papermill",
+        "nbconvert",
+    ]:
+        try:
+            libs[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            libs[lib] = None
+    record = {
+        "template": hashlib.sha256(template_path(name).read_bytes()).hexdigest(),
+        "params": {k: v for k, v in sorted(params.items()) if k != "out_dir"},
+        "data": data_hash,
+        "code": code_version(),
+        "libs": libs,
+        "show_code": show_code,
+        "kernel": kernel,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _reuse_report(stored: Path, report_name: str, base: Path, run_id: str) -> ReportRun:
+    "Copy the stored outputs of an identical earlier report into a new run folder and point `latest` at it."
+    t0 = time.perf_counter()
+    source = json.loads((stored / "source.json").read_text())["run_id"]
+    final = base / run_id
+    with atomic_dir(final) as d:
+        for p in stored.iterdir():
+            if p.name != "source.json":
+                (shutil.copytree if p.is_dir() else shutil.copy2)(p, d / p.name)
+        timings = {
+            **json.loads((d / "timings.json").read_text()),
+            "reused_from": source,
+            "reuse_total": round(time.perf_counter() - t0, 3),
+        }
+        atomic_write(d / "timings.json", json.dumps(timings, indent=2))
+    point_latest(base / "latest", final)
+    logger.info(
+        f"report {report_name!r} is unchanged since run {source} (same template, parameters, data and "
+        f"code): reused it; pass --no-cache to execute it again"
+    )
+    return ReportRun(
+        report_name,
+        final,
+        final / "report.ipynb",
+        final / "report.html",
+        json.loads((final / "metrics.json").read_text()),
+        timings,
     )
 
 

@@ -121,3 +121,22 @@ def test_template_is_clean_and_tagged() -> None:
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_unchanged_report_is_reused_and_no_cache_reexecutes(tmp_path: Path) -> None:
+    args = ["report", "--data", "iris", "--model", "linear", *FAST]
+    first = run_cli(*args, "--quiet", cwd=tmp_path)
+    second = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    run1 = Path(first.stdout.strip().removeprefix("report: ")).parent
+    run2 = Path(second.stdout.strip().removeprefix("report: ")).parent
+    assert run1 != run2 and "reused it" in second.stderr
+    assert json.loads((run2 / "timings.json").read_text())["reused_from"] == run1.name
+    assert (run2 / "metrics.json").read_text() == (run1 / "metrics.json").read_text()
+    assert (tmp_path / "reports" / "model" / "latest").resolve() == run2.resolve()
+    third = run_cli(*args, "--no-cache", "--quiet", cwd=tmp_path)
+    run3 = Path(third.stdout.strip().removeprefix("report: ")).parent
+    assert "reused_from" not in json.loads((run3 / "timings.json").read_text())
+    changed = run_cli(*args, "--seed", "4", "--quiet", cwd=tmp_path)
+    run4 = Path(changed.stdout.strip().removeprefix("report: ")).parent
+    assert "reused_from" not in json.loads((run4 / "timings.json").read_text())
