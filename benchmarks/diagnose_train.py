@@ -74,7 +74,7 @@ def main(data: str, target: str) -> dict:
         permutation_importance_table,
         predict,
     )
-    from mlproj.features import infer_column_types
+    from mlproj.contracts import infer_column_types
     from mlproj.models import get_model_spec, make_model
 
     split = split_data(inputs.df, target, inputs.task, test_size=s.data.test_size, random_state=s.train.seed)

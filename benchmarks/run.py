@@ -142,7 +142,7 @@ def prepare(tmp: Path) -> Path:
     import warnings
 
     from mlproj.data import load_data, make_demo_data
-    from mlproj.features import infer_column_types
+    from mlproj.contracts import infer_column_types
 
     csv = tmp / "churn.csv"
     make_demo_data(n_rows=N_ROWS, random_state=0).to_csv(csv, index=False)

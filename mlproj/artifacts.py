@@ -17,8 +17,8 @@ from pathlib import Path
 from .core import ArtifactError, atomic_dir, point_latest
 
 # %% auto #0
-__all__ = ['MODEL_FILE', 'BASELINE_FILE', 'METADATA_FILE', 'package_versions', 'git_state', 'file_sha256', 'save_artifact',
-           'read_metadata', 'load_artifact', 'check_feature_names']
+__all__ = ['MODEL_FILE', 'BASELINE_FILE', 'METADATA_FILE', 'CONTRACT_FILE', 'package_versions', 'git_state', 'file_sha256',
+           'save_artifact', 'read_metadata', 'load_artifact', 'check_feature_names']
 
 # %% ../nbs/06_artifacts.ipynb #ecd6055d
 def package_versions(
@@ -59,7 +59,12 @@ def git_state(
         return {"commit": None, "dirty": None}
 
 # %% ../nbs/06_artifacts.ipynb #4d5a78a8
-MODEL_FILE, BASELINE_FILE, METADATA_FILE = "model.joblib", "baseline.joblib", "metadata.json"
+MODEL_FILE, BASELINE_FILE, METADATA_FILE, CONTRACT_FILE = (
+    "model.joblib",
+    "baseline.joblib",
+    "metadata.json",
+    "contract.json",
+)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -77,6 +82,7 @@ def save_artifact(
     models_dir: str | Path,  # Parent folder of all artifacts
     run_id: str,  # Name of this artifact's folder
     baseline=None,  # Fitted baseline, saved beside the model for later comparisons
+    contract: dict | None = None,  # The data contract (`DataContract.to_dict()`), saved as contract.json
 ) -> Path:  # The artifact folder
     "Save `model` (and `baseline`) with joblib plus `metadata.json` as `models_dir/run_id`, atomically."
     import joblib
@@ -96,6 +102,9 @@ def save_artifact(
             "feature_names": [str(c) for c in getattr(model, "feature_names_in_", [])],
             "versions": metadata.get("versions") or package_versions(),
         }
+        if contract is not None:
+            record["contract"] = contract
+            (tmp / CONTRACT_FILE).write_text(json.dumps(contract, indent=2, default=str))
         (tmp / METADATA_FILE).write_text(json.dumps(record, indent=2, default=str))
     point_latest(models_dir / "latest", final)
     return final

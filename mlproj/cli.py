@@ -19,7 +19,7 @@ from . import __version__
 from .core import TASKS, MlprojError, ReportError, configure_logging, load_settings, logger
 
 # %% auto #0
-__all__ = ['make_parser', 'cmd_train', 'cmd_evaluate', 'cmd_report', 'main']
+__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'main']
 
 # %% ../nbs/11_cli.ipynb #f31f9019
 def _common(debug_default=False) -> argparse.ArgumentParser:
@@ -107,6 +107,31 @@ def make_parser() -> argparse.ArgumentParser:
     _training(p, "folder for model artifacts [settings: train.models_dir]")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--no-cache", action="store_true", help="recompute even if an identical run is cached")
+
+    p = sub.add_parser(
+        "check",
+        parents=[common],
+        help="run the data quality checks without training",
+        description="Check the data before training: missing values, duplicates, constant and "
+        "ID-like columns, numbers stored as text, unparseable dates, target problems, "
+        "suspected leakage, outliers. Exit code 0 when there is no error-level "
+        "finding, 3 when there is one, 2 when the input cannot be used. Thresholds: "
+        "the [quality] section of settings.ini.",
+    )
+    p.add_argument(
+        "--data", metavar="SRC", help="embedded dataset name or a .csv/.parquet path [data.source]"
+    )
+    p.add_argument(
+        "--target",
+        metavar="COL",
+        help="target column [data.target; default: the embedded dataset's own; none for a file]",
+    )
+    p.add_argument("--task", choices=["auto", *TASKS], help="what the target is for [train.task]")
+    p.add_argument(
+        "--seed", type=int, metavar="N", help="seed of the split for the overlap check [train.seed]"
+    )
+    p.add_argument("--test-size", type=float, metavar="F", help="holdout fraction [data.test_size]")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
 
     p = sub.add_parser(
         "evaluate",
@@ -229,6 +254,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    "`mlproj check`: run the quality checks; exit 3 if any finding is an error."
+    from mlproj.data import default_target, load_data
+    from mlproj.quality import check_quality
+
+    s = _settings(args)
+    df = load_data(s.data.source)
+    target = s.data.target or default_target(s.data.source)
+    report = check_quality(
+        df,
+        target=target,
+        task=s.train.task,
+        settings=s.quality,
+        test_size=s.data.test_size,
+        random_state=s.train.seed,
+    )
+    if args.json:
+        print(json.dumps({"data": s.data.source, **report.to_dict()}, indent=2, default=str))
+    else:
+        print(
+            f"{s.data.source}: {report.n_rows} rows, {report.n_columns} columns, target "
+            f"{report.target or '(none)'} ({report.task or 'no task'})"
+        )
+        for f in report.errors + report.warnings:
+            print(f"{f.severity:<8} {f.check:<22} {f.message}")
+        print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    return 3 if report.has_errors else 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     "`mlproj evaluate`: score a saved artifact and print its metrics."
     from mlproj.pipeline import evaluate
@@ -294,7 +348,9 @@ def main(
     configure_logging(quiet=quiet, debug=debug)
     warnings.showwarning = _show_warning
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report}[args.command](args)
+        return {"train": cmd_train, "check": cmd_check, "evaluate": cmd_evaluate, "report": cmd_report}[
+            args.command
+        ](args)
     except ReportError as e:
         if debug:
             traceback.print_exc()

@@ -24,8 +24,8 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['SETTINGS_FILE', 'SECTIONS', 'TASKS', 'logger', 'MlprojError', 'ConfigError', 'DataError', 'SchemaError',
            'DataNotFoundError', 'ArtifactError', 'ReportError', 'find_project_dir', 'DataSettings', 'TrainSettings',
-           'ReportSettings', 'Settings', 'coerce_value', 'load_settings', 'Task', 'register_task', 'get_task',
-           'atomic_write', 'atomic_dir', 'point_latest', 'make_run_id', 'configure_logging', 'progress']
+           'ReportSettings', 'QualitySettings', 'Settings', 'coerce_value', 'load_settings', 'Task', 'register_task',
+           'get_task', 'atomic_write', 'atomic_dir', 'point_latest', 'make_run_id', 'configure_logging', 'progress']
 
 # %% ../nbs/00_core.ipynb #4703a7b0
 class MlprojError(Exception):
@@ -104,12 +104,34 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    "The `[quality]` section: thresholds of the data quality checks (`mlproj check`)."
+
+    missing_warn: float = 0.2  # share of missing values in a column that gives a warning
+    missing_error: float = 0.95  # share of missing values that makes a column an error (all but empty)
+    duplicate_rows_warn: float = 0.0  # share of duplicated rows above which they give a warning
+    near_constant: float = 0.99  # share of a column's most frequent value above which it is near-constant
+    high_cardinality: int = 50  # distinct values above which a text column is high-cardinality
+    id_unique_ratio: float = 0.95  # share of distinct values from which a text column is ID-like
+    rare_class_error: int = 2  # classes with fewer rows than this are an error (cannot be stratified)
+    rare_class_warn: int = 10  # classes with fewer rows than this give a warning
+    imbalance_warn: float = 0.05  # minority-class share below which the target is flagged as imbalanced
+    leakage_warn: float = (
+        0.98  # a single feature alone predicting the target this well (CV ROC AUC or R²): warning
+    )
+    leakage_error: float = 0.999  # ... this well: error (almost surely derived from the target)
+    outlier_iqr: float = 3.0  # numbers beyond the quartiles by this many IQRs count as outliers
+    outlier_share_warn: float = 0.01  # share of outliers in a column above which it gives a warning
+
+
+@dataclass(frozen=True)
 class Settings:
     "All of mlproj's project settings, one attribute per `settings.ini` section."
 
     data: DataSettings = field(default_factory=DataSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     project_dir: Path = field(default_factory=Path.cwd)  # folder relative paths are resolved against
     origin: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> where its value came from
 
@@ -125,7 +147,12 @@ class Settings:
         }
 
 # %% ../nbs/00_core.ipynb #cb2904c9
-SECTIONS = {"data": DataSettings, "train": TrainSettings, "report": ReportSettings}
+SECTIONS = {
+    "data": DataSettings,
+    "train": TrainSettings,
+    "report": ReportSettings,
+    "quality": QualitySettings,
+}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

@@ -127,19 +127,51 @@ def load_data(
         raise DataError(f"data file {path} is empty; point --data at a file with a header row and data rows.")
     try:
         if suffix == ".csv":
-            df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+            sep = _csv_layout(path)
+            df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False, sep=sep)
         else:
             df = pd.read_parquet(path)
+            _require_unique_columns(list(df.columns), path)
     except UnicodeDecodeError as e:
         raise DataError(
             f"data file {path} is not UTF-8 (byte {e.start}: {e.object[e.start : e.start + 1]!r}); "
-            f"re-save it as UTF-8."
+            f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > utf8.csv"
         ) from e
+    except SchemaError:
+        raise
     except (ValueError, OSError, pd.errors.ParserError) as e:
         raise DataError(f"cannot read {path}: {e}. Check that it is a valid {suffix[1:]} file.") from e
     if df.empty:
         raise DataError(f"data file {path} has no data rows (columns: {list(df.columns)[:10]}); add rows.")
     return df
+
+
+def _require_unique_columns(columns: list, path: Path) -> None:
+    dup = sorted({str(c) for c in columns if columns.count(c) > 1})
+    if dup:
+        raise SchemaError(
+            f"data file {path} has duplicated column name(s) {dup}; rename them so each is unique."
+        )
+
+
+def _csv_layout(path: Path) -> str:
+    "Return the delimiter of the CSV at `path` (sniffed among , ; tab |) after checking its header's names."
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        sample = f.read(64 * 1024)
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    header = next(csv.reader([sample.splitlines()[0] if sample else ""], delimiter=sep), [])
+    if sep != "," and len(header) < 2:
+        sep = ","
+        header = next(csv.reader([sample.splitlines()[0]], delimiter=sep), [])
+    if sep != ",":
+        logger.info(f"reading {path.name} with delimiter {sep!r} (detected)")
+    _require_unique_columns(header, path)
+    return sep
 
 
 def default_target(

@@ -7,100 +7,16 @@ Docs: https://mlproj.github.io/mlproj/features.html.md"""
 # %% ../nbs/03_features.ipynb #41a48621
 from __future__ import annotations
 
-import re
-import warnings
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
+from .contracts import ColumnTypes, infer_column_types
 from .core import SchemaError
 
 # %% auto #0
-__all__ = ['DATE_PARTS', 'ColumnTypes', 'infer_column_types', 'to_category_strings', 'to_float', 'date_parts',
-           'make_preprocessor']
+__all__ = ['DATE_PARTS', 'to_category_strings', 'to_float', 'date_parts', 'make_preprocessor']
 
-# %% ../nbs/03_features.ipynb #11a98857
-_ID_NAME = re.compile(r"(^|_)(id|uuid|key)$|^id_", re.IGNORECASE)
-
-
-@dataclass
-class ColumnTypes:
-    "The kind of each input column, and the columns left out with the reason."
-
-    numeric: list[str] = field(default_factory=list)
-    categorical: list[str] = field(default_factory=list)
-    boolean: list[str] = field(default_factory=list)
-    datetime: list[str] = field(default_factory=list)
-    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
-
-    @property
-    def used(self) -> list[str]:
-        "Columns the preprocessing reads, in input order of kind."
-        return self.numeric + self.categorical + self.boolean + self.datetime
-
-
-def infer_column_types(
-    X: pd.DataFrame,  # Input features (no target)
-    id_unique_ratio: float = 0.95,  # Text columns with at least this share of distinct values are IDs
-) -> ColumnTypes:
-    "Sort the columns of `X` into numeric, categorical, boolean and datetime; drop constant and ID-like ones with a warning."
-    if X.columns.duplicated().any():
-        dup = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
-        raise SchemaError(
-            f"the data has duplicated column name(s) {dup}; rename them so each column is unique."
-        )
-    types = ColumnTypes()
-    n = len(X)
-    for col in X.columns:
-        s = X[col]
-        nunique = s.nunique(dropna=True)
-        if nunique <= 1:
-            types.dropped[col] = "constant" if nunique == 1 else "all missing"
-        elif pd.api.types.is_bool_dtype(s) or _is_boolean_like(s):
-            types.boolean.append(col)
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            types.datetime.append(col)
-        elif _is_date_like(s):
-            types.datetime.append(col)
-        elif pd.api.types.is_numeric_dtype(s):
-            if _ID_NAME.search(str(col)) and pd.api.types.is_integer_dtype(s) and nunique == s.notna().sum():
-                types.dropped[col] = "ID-like"
-            else:
-                types.numeric.append(col)
-        elif n >= 20 and nunique / max(s.notna().sum(), 1) >= id_unique_ratio:
-            types.dropped[col] = "ID-like"
-        else:
-            types.categorical.append(col)
-    if types.dropped:
-        warnings.warn(
-            "dropping column(s) that cannot help a model: "
-            + ", ".join(f"{c!r} ({why})" for c, why in types.dropped.items())
-            + ". Remove them from the data to silence this.",
-            stacklevel=2,
-        )
-    return types
-
-
-def _is_date_like(s: pd.Series, sample: int = 200) -> bool:
-    "True for a text column whose values (a sample of them) all parse as ISO-like dates, e.g. '2024-03-01'."
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        return False
-    values = s.dropna()
-    values = values.iloc[:: max(1, len(values) // sample)]
-    if values.empty or not all(isinstance(v, str) and ("-" in v or "/" in v) for v in values):
-        return False
-    return bool(pd.to_datetime(values, errors="coerce", format="mixed").notna().all())
-
-
-def _is_boolean_like(s: pd.Series) -> bool:
-    "True for an object column holding only True/False (and missing values)."
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-        return False
-    values = set(s.dropna().unique().tolist())
-    return bool(values) and values <= {True, False}
-
-# %% ../nbs/03_features.ipynb #ba95f5c8
+# %% ../nbs/03_features.ipynb #a1d5e414
 def to_category_strings(X: pd.DataFrame) -> pd.DataFrame:
     "Return `X` as object columns of strings with `np.nan` for missing values, the form the encoders expect."
     X = pd.DataFrame(X)
@@ -147,7 +63,7 @@ def date_parts(X: pd.DataFrame) -> pd.DataFrame:
 def _date_part_names(transformer, input_features) -> list[str]:
     return [f"{c}_{p}" for c in input_features for p in DATE_PARTS]
 
-# %% ../nbs/03_features.ipynb #91e94814
+# %% ../nbs/03_features.ipynb #b69bb2b3
 def make_preprocessor(
     types: ColumnTypes,  # Column kinds, from `infer_column_types`
     min_frequency: float = 0.01,  # Category levels rarer than this share are grouped as 'infrequent'

@@ -12,8 +12,9 @@ import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .contracts import ColumnTypes
 from .core import ConfigError, Task, get_task
-from .features import ColumnTypes, make_preprocessor
+from .features import make_preprocessor
 
 # %% auto #0
 __all__ = ['MODELS', 'ALIASES', 'ModelSpec', 'register_model', 'get_model_spec', 'parse_overrides', 'make_model']

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import check_feature_names, git_state, load_artifact, package_versions, save_artifact
+from .contracts import ColumnTypes, DataContract, check_contract, infer_column_types, infer_contract
 from .core import ConfigError, DataError, Settings, get_task, load_settings, logger, make_run_id
 from .data import default_target, hash_frame, infer_task, load_data, require_target, split_data
 from mlproj.evaluate import (
@@ -26,7 +28,6 @@ from mlproj.evaluate import (
     predict,
     summarize_cv,
 )
-from .features import ColumnTypes, infer_column_types
 from .models import get_model_spec, make_model, parse_overrides
 
 # %% auto #0
@@ -102,12 +103,14 @@ class TrainResult:
     cv: pd.DataFrame  # metric x (model, baseline) mean and std
     holdout: pd.DataFrame  # metric x value/ci_low/ci_high for model and baseline
     importance: pd.DataFrame
+    contract: DataContract  # inferred from the training part, saved with the model
     preds: Predictions
     baseline_preds: Predictions
     model: object
     baseline: object
     settings: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    quality: object = None  # the `QualityReport` of the data, when the checks ran
     cached: bool = False
     artifact_dir: Path | None = None
 
@@ -190,6 +193,7 @@ def fit_and_evaluate(
                 f"fewer folds (--set is for model parameters; change train.cv_folds)."
             )
         types = infer_column_types(split.X_train)
+        contract = infer_contract(pd.concat([split.X_train, split.y_train], axis=1), target, task)
         est = make_model(task, model, types, params, random_state=seed)
         base = Pipeline([("model", get_model_spec(task, "dummy").make(seed))])
         lap("prepare")
@@ -228,6 +232,7 @@ def fit_and_evaluate(
         n_test=len(split.y_test),
         columns=types,
         cv_folds=folds,
+        contract=contract,
         cv=cv,
         holdout=holdout,
         importance=importance,
@@ -296,6 +301,7 @@ def train(
     save: bool = True,  # Save the artifact under the settings' models_dir
     models_dir: str | Path | None = None,  # Override the settings' models_dir
     cache: bool = True,  # Reuse cached results of an identical earlier run
+    check: bool = True,  # Run the data quality checks first: errors stop the run, warnings are issued
 ) -> TrainResult:
     "Train and evaluate a model end to end and (by default) save it as an artifact."
     s = settings or load_settings()
@@ -315,6 +321,28 @@ def train(
         n_bootstrap=s.train.n_bootstrap if n_bootstrap is None else n_bootstrap,
         n_threads=s.train.n_threads,
     )
+    quality = None
+    if check:
+        from mlproj.quality import check_quality
+
+        quality = check_quality(
+            inputs.df,
+            target=inputs.target,
+            task=inputs.task,
+            settings=s.quality,
+            test_size=kwargs["test_size"],
+            random_state=kwargs["seed"],
+        )
+        if quality.has_errors:
+            first, n = quality.errors[0], len(quality.errors)
+            more = f" (and {n - 1} more)" if n > 1 else ""
+            raise DataError(
+                f"{inputs.data}: {first.message}{more}. Run 'mlproj check --data {inputs.data}' to see "
+                f"every finding; thresholds are in the [quality] section of settings.ini."
+            )
+        for f in quality.warnings:
+            if f.check not in {"constant", "id_like"}:  # the feature builder already warns about these
+                warnings.warn(f"{f.message}", stacklevel=2)
     cache_dir = s.path(s.train.cache_dir) if (cache and s.train.cache_dir) else None
     t = time.perf_counter()
     out, cached = _cached_fit_and_evaluate(cache_dir, inputs.data_hash, **kwargs)
@@ -333,6 +361,7 @@ def train(
         data_hash=inputs.data_hash,
         settings=run_settings,
         cached=cached,
+        quality=quality,
         **out,
     )
     result.timings = {**out["timings"], "total": round(time.perf_counter() - t, 4)}
@@ -364,6 +393,7 @@ def train(
             Path(models_dir) if models_dir else s.path(s.train.models_dir),
             result.run_id,
             baseline=result.baseline,
+            contract=result.contract.to_dict(),
         )
         logger.info(f"saved model artifact to {result.artifact_dir}")
     return result
@@ -413,7 +443,10 @@ def evaluate(
     task = meta["task"]
     df = load_data(data)
     require_target(df, target, where=str(data))
-    check_feature_names(meta, df.columns.drop(target), where=str(data))
+    if "contract" in meta:
+        check_contract(df, DataContract.from_dict(meta["contract"]), where=str(data))
+    else:  # artifacts saved before data contracts existed
+        check_feature_names(meta, df.columns.drop(target), where=str(data))
     run = meta.get("settings", {}).get("run", {})
     n_boot = s.train.n_bootstrap if n_bootstrap is None else n_bootstrap
     seed = meta.get("seed", 0)

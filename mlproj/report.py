@@ -39,8 +39,8 @@ from mlproj.evaluate import (
 from .pipeline import TrainResult, code_version, resolve_inputs, train
 
 # %% auto #0
-__all__ = ['list_templates', 'template_path', 'report_parameters', 'check_parameters', 'ModelReport', 'ReportRun', 'export_html',
-           'run_report']
+__all__ = ['list_templates', 'template_path', 'report_parameters', 'check_parameters', 'ModelReport', 'DataReport', 'ReportRun',
+           'export_html', 'run_report']
 
 # %% ../nbs/08_report.ipynb #08edb8e5
 def list_templates() -> list[str]:
@@ -175,6 +175,15 @@ class ModelReport:
             f"Holdout **{m} = {h[(m, 'model')]:.4f}** against **{h[(m, 'baseline')]:.4f}** for the dummy baseline."
         )
 
+    def data_findings(self):
+        "Return the data quality findings of the training data (errors would have stopped the run)."
+        import pandas as pd
+
+        q = self.result.quality
+        if q is None or not q.findings:
+            return pd.DataFrame({"message": ["no data quality findings"]})
+        return q.to_frame()
+
     def holdout_table(self):
         "Return holdout metrics with 95% CIs, model and baseline side by side."
         t = self.result.holdout.reset_index().pivot(
@@ -249,6 +258,7 @@ class ModelReport:
             "data_sha256": r.data_hash,
             "n_train": r.n_train,
             "n_test": r.n_test,
+            "data_quality": r.quality.to_dict() if r.quality is not None else None,
             **r.metrics(),
         }
 
@@ -258,7 +268,116 @@ class ModelReport:
             return None
         return atomic_write(self.out_dir / "metrics.json", json.dumps(self.metrics(), indent=2))
 
-# %% ../nbs/08_report.ipynb #ff1d2606
+# %% ../nbs/08_report.ipynb #66a3bf09
+class DataReport:
+    "Findings, column profile and plots of one dataset, for the `data` report template."
+
+    def __init__(self, df, quality, data: str, out_dir: str | Path | None = None):
+        self.df, self.quality, self.data = df, quality, data
+        self.out_dir = Path(out_dir) if out_dir else None
+
+    @classmethod
+    def run(
+        cls,
+        data: str,
+        target: str = "",
+        task: str = "auto",
+        seed: int = 0,
+        test_size: float = 0.2,
+        out_dir: str = "",
+    ) -> DataReport:
+        "Load `data` and run the quality checks (thresholds from the settings' `[quality]` section)."
+        from mlproj.data import default_target, load_data
+        from mlproj.quality import check_quality
+
+        df = load_data(data)
+        target = target or default_target(data) or None
+        quality = check_quality(
+            df,
+            target=target,
+            task=task,
+            settings=load_settings().quality,
+            test_size=test_size,
+            random_state=seed,
+        )
+        return cls(df, quality, str(data), out_dir)
+
+    def summary(self):
+        "Return a Markdown line: rows, columns, target, and the count of errors and warnings."
+        from IPython.display import Markdown
+
+        q = self.quality
+        verdict = "**errors block training**" if q.has_errors else "no error: the data can be trained on"
+        return Markdown(
+            f"**{self.data}**: {q.n_rows} rows, {q.n_columns} columns; target "
+            f"**{q.target or '(none)'}** ({q.task or 'no task'}).  \n"
+            f"{len(q.errors)} error(s), {len(q.warnings)} warning(s): {verdict}."
+        )
+
+    def findings_table(self):
+        "Return the findings, errors first."
+        return self.quality.to_frame()
+
+    def profile_table(self):
+        "Return one row per column: kind, missing share, distinct values, range."
+        from mlproj.quality import profile_columns
+
+        return profile_columns(self.df)
+
+    def figure(self, name: str):
+        "Return the figure `name` ('missingness', 'target', 'distributions' or 'correlations'), saved if out_dir is set."
+        import matplotlib.pyplot as plt
+
+        from mlproj.quality import (
+            plot_correlations,
+            plot_distributions,
+            plot_missingness,
+            plot_target_balance,
+        )
+
+        if name == "distributions":
+            fig = plot_distributions(self.df)
+        else:
+            fig, ax = plt.subplots(figsize=(7, 4))
+            if name == "missingness":
+                plot_missingness(self.df, ax=ax)
+            elif name == "target":
+                if self.quality.target:
+                    plot_target_balance(self.df[self.quality.target], ax=ax)
+                else:
+                    ax.text(0.5, 0.5, "no target column", ha="center", va="center")
+                    ax.set_axis_off()
+            elif name == "correlations":
+                plot_correlations(self.df, ax=ax)
+            else:
+                plt.close(fig)
+                raise ConfigError(
+                    f"unknown figure {name!r}; use 'missingness', 'target', 'distributions' or "
+                    f"'correlations'."
+                )
+        fig.tight_layout()
+        if self.out_dir:
+            (self.out_dir / "figures").mkdir(parents=True, exist_ok=True)
+            fig.savefig(self.out_dir / "figures" / f"{name}.png", dpi=110)
+        plt.close(fig)
+        return fig
+
+    def metrics(self) -> dict:
+        "Return every number the report shows, ready for JSON."
+        profile = self.profile_table()
+        return {
+            "data": self.data,
+            **self.quality.to_dict(),
+            "profile": json.loads(profile.to_json(orient="index", default_handler=str)),
+        }
+
+    def write_metrics(self) -> Path | None:
+        "Write `metrics()` to out_dir/metrics.json (atomically) and return its path."
+        if not self.out_dir:
+            return None
+        return atomic_write(self.out_dir / "metrics.json", json.dumps(self.metrics(), indent=2, default=str))
+
+# %% ../nbs/08_report.ipynb #11a206f2
 @dataclass
 class ReportRun:
     "Where one executed report is and what it measured."
@@ -361,6 +480,19 @@ def run_report(
             eff.get("model", "hgb"),
             eff.get("overrides") or None,
         ).data_hash
+    elif "data" in report_parameters(name):
+        # A data-only template (the data report): check the data loads, and its target exists.
+        from mlproj.data import default_target, hash_frame, load_data, require_target
+
+        declared = {k: v["default"] for k, v in report_parameters(name).items()}
+        eff = {**{k: _literal(v) for k, v in declared.items()}, **params}
+        data = str(eff["data"])
+        if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
+            params["data"] = data = str(Path(data).expanduser().resolve())
+        df = load_data(data)
+        if eff.get("target") or default_target(data):
+            require_target(df, eff.get("target") or default_target(data), where=data)
+        data_hash = hash_frame(df)
     else:
         data_hash = None  # a template that names no data: its inputs are unknown, so it is never reused
     base = Path(reports_dir) if reports_dir else s.path(s.report.out_dir)

@@ -43,6 +43,8 @@ def test_train_json_then_evaluate(tmp_path: Path, demo_csv: Path) -> None:
     assert 0.5 < summary["metrics"]["roc_auc"] <= 1 and summary["baseline_metrics"]["roc_auc"] == 0.5
     meta = json.loads((artifact / "metadata.json").read_text())
     assert meta["git"].keys() == {"commit", "dirty"} and len(meta["data_sha256"]) == 64
+    contract = json.loads((artifact / "contract.json").read_text())
+    assert contract["target"] == "churned" and "customer_id" not in [c["name"] for c in contract["columns"] if c["kind"] != "dropped"]
 
     ev = run_cli("evaluate", "--artifact", str(artifact), "--json", "--n-bootstrap", "0", "--quiet", cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr
@@ -123,5 +125,5 @@ def test_evaluate_on_other_data(tmp_path: Path, demo_csv: Path) -> None:
     assert json.loads(ev.stdout)["rows"] == "all" and json.loads(ev.stdout)["n_rows"] == 120
     new.drop(columns=["plan"]).to_csv(tmp_path / "bad.csv", index=False)
     bad = run_cli("evaluate", "--data", str(tmp_path / "bad.csv"), "--quiet", cwd=tmp_path)
-    assert bad.returncode == 2 and "missing column(s) ['plan']" in bad.stderr
+    assert bad.returncode == 2 and "missing required column(s) ['plan']" in bad.stderr
     assert pd.read_csv(tmp_path / "bad.csv").shape[1] == new.shape[1] - 1

@@ -35,7 +35,7 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
 
     # Every holdout number equals a hand-written scikit-learn computation on the same split.
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    from mlproj.features import infer_column_types
+    from mlproj.contracts import infer_column_types
     from mlproj.models import make_model
 
     split = split_data(load_data("wine"), "cultivar", "classification", test_size=0.2, random_state=1)
