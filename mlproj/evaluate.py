@@ -313,7 +313,7 @@ def permutation_importance_table(
     y: pd.Series,  # Holdout target
     task: Task | str,  # Task or its name
     n_repeats: int = 5,  # Shuffles per column
-    max_rows: int = 2000,  # Rows used (a seeded sample when the holdout is larger)
+    max_rows: int = 1000,  # Rows used (a seeded sample when the holdout is larger)
     random_state: int = 0,  # Seed of the shuffles
 ) -> pd.DataFrame:  # index: feature; columns: importance_mean, importance_std, sorted descending
     "Return the permutation importance of each input column of `model` on the holdout rows."

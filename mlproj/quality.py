@@ -408,6 +408,10 @@ def _leakage_scores(
                 y_test = y_enc[test]
                 fold_scores.append(1 - ((y_test - pred) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum())
         scores[col] = float(np.mean(fold_scores))
+        if not task.is_classifier and _is_number(X[col]):
+            rho = X[col].astype(float).corr(pd.Series(y_enc, index=X.index), method="spearman")
+            if pd.notna(rho):
+                scores[col] = max(scores[col], float(rho) ** 2)
     return scores
 
 
