@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -126,7 +127,25 @@ def check_parameters(
         )
     return out
 
-# %% ../nbs/08_report.ipynb #7c396645
+# %% ../nbs/08_report.ipynb #997e8219
+@contextmanager
+def _report_quiet():
+    "No progress bars and no warnings in a report's cells: the report shows the findings in its own sections."
+    import warnings
+
+    before = os.environ.get("MLPROJ_QUIET")
+    os.environ["MLPROJ_QUIET"] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("MLPROJ_QUIET", None)
+        else:
+            os.environ["MLPROJ_QUIET"] = before
+
+
 class ModelReport:
     "Tables, figures and metrics.json of one training run, for the `model` report template."
 
@@ -149,18 +168,19 @@ class ModelReport:
         out_dir: str = "",
     ) -> ModelReport:
         "Train `model` on `data` (not saved as an artifact: that is `mlproj train`'s job) and wrap the result."
-        result = train(
-            data=data,
-            target=target or None,
-            task=task,
-            model=model,
-            params=overrides,
-            seed=seed,
-            test_size=test_size,
-            cv_folds=cv_folds,
-            n_bootstrap=n_bootstrap,
-            save=False,
-        )
+        with _report_quiet():
+            result = train(
+                data=data,
+                target=target or None,
+                task=task,
+                model=model,
+                params=overrides,
+                seed=seed,
+                test_size=test_size,
+                cv_folds=cv_folds,
+                n_bootstrap=n_bootstrap,
+                save=False,
+            )
         return cls(result, out_dir)
 
     def summary(self):
@@ -292,14 +312,15 @@ class DataReport:
 
         df = load_data(data)
         target = target or default_target(data) or None
-        quality = check_quality(
-            df,
-            target=target,
-            task=task,
-            settings=load_settings().quality,
-            test_size=test_size,
-            random_state=seed,
-        )
+        with _report_quiet():
+            quality = check_quality(
+                df,
+                target=target,
+                task=task,
+                settings=load_settings().quality,
+                test_size=test_size,
+                random_state=seed,
+            )
         return cls(df, quality, str(data), out_dir)
 
     def summary(self):

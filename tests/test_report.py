@@ -30,6 +30,10 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
     text = html.read_text()
     assert "data:image/png;base64" in text and "cdnjs" not in text
     assert "from mlproj.report import ModelReport" not in text  # code hidden by default
+    executed = nbformat.read(run_dir / "report.ipynb", as_version=4)
+    stderr = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, stderr  # no progress bars or raw warnings in a report
     timings = json.loads((run_dir / "timings.json").read_text())
     assert {"kernel_start", "train", "plot", "html_export"} <= timings.keys()
 
