@@ -140,10 +140,19 @@ def make_parser() -> argparse.ArgumentParser:
         description="Score a saved artifact: on its own training data, the recorded holdout rows; "
         "on other data, every row. Metrics carry bootstrap 95% CIs.",
     )
-    p.add_argument("--artifact", metavar="PATH", help="artifact folder (default: models/latest)")
+    p.add_argument(
+        "--model",
+        "--artifact",
+        dest="artifact",
+        metavar="PATH",
+        help="the model: an artifact folder (default: models/latest)",
+    )
     p.add_argument("--data", metavar="SRC", help="data to score (default: the training data's holdout)")
     p.add_argument("--target", metavar="COL", help="target column (default: the training target)")
     p.add_argument("--n-bootstrap", type=int, metavar="N", help="bootstrap resamples for CIs")
+    p.add_argument(
+        "--out", metavar="DIR", help="also write evaluation.json (summary and metrics with CIs) to DIR"
+    )
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
     p = sub.add_parser(
@@ -289,6 +298,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     s = load_settings(path=getattr(args, "settings", None))
     ev = evaluate(args.artifact, data=args.data, target=args.target, n_bootstrap=args.n_bootstrap, settings=s)
+    if args.out:
+        from mlproj.core import atomic_write
+
+        table = {
+            who: json.loads(t.drop(columns="model").to_json(orient="index"))
+            for who, t in ev.metrics.groupby("model")
+        }
+        path = atomic_write(
+            Path(args.out) / "evaluation.json",
+            json.dumps({**ev.summary(), "metrics_with_ci": table}, indent=2),
+        )
+        logger.info(f"wrote {path}")
     if args.json:
         print(json.dumps(ev.summary(), indent=2))
         return 0
