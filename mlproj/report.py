@@ -146,6 +146,18 @@ def _report_quiet():
             os.environ["MLPROJ_QUIET"] = before
 
 
+def _finish_figure(fig, out_dir: Path | None, name: str):
+    "Lay out `fig`, save it as out_dir/figures/<name>.png when there is an out_dir, and return it closed."
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    if out_dir:
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_dir / "figures" / f"{name}.png", dpi=110)
+    plt.close(fig)  # the notebook shows the returned figure once, not twice
+    return fig
+
+
 class ModelReport:
     "Tables, figures and metrics.json of one training run, for the `model` report template."
 
@@ -258,12 +270,7 @@ class ModelReport:
             plot_importance(r.importance, ax=ax)
         else:
             raise ConfigError(f"unknown figure {name!r}; use 'metrics', 'diagnostics' or 'importance'.")
-        fig.tight_layout()
-        if self.out_dir:
-            (self.out_dir / "figures").mkdir(parents=True, exist_ok=True)
-            fig.savefig(self.out_dir / "figures" / f"{name}.png", dpi=110)
-        plt.close(fig)
-        return fig
+        return _finish_figure(fig, self.out_dir, name)
 
     def metrics(self) -> dict:
         "Return every number the report shows, ready for JSON."
@@ -376,12 +383,7 @@ class DataReport:
                     f"unknown figure {name!r}; use 'missingness', 'target', 'distributions' or "
                     f"'correlations'."
                 )
-        fig.tight_layout()
-        if self.out_dir:
-            (self.out_dir / "figures").mkdir(parents=True, exist_ok=True)
-            fig.savefig(self.out_dir / "figures" / f"{name}.png", dpi=110)
-        plt.close(fig)
-        return fig
+        return _finish_figure(fig, self.out_dir, name)
 
     def metrics(self) -> dict:
         "Return every number the report shows, ready for JSON."
