@@ -489,35 +489,7 @@ def run_report(
     name = name or s.report.template
     params = check_parameters(name, dict(parameters or {}))
     report_name = Path(name).stem
-    if {"data", "model"} <= set(report_parameters(name)):
-        # Check data, target, task, model and overrides now, so bad input never starts a kernel.
-        declared = {k: v["default"] for k, v in report_parameters(name).items()}
-        eff = {**{k: _literal(v) for k, v in declared.items()}, **params}
-        data = str(eff["data"])
-        if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
-            params["data"] = data = str(Path(data).expanduser().resolve())
-        data_hash = resolve_inputs(
-            data,
-            eff.get("target") or None,
-            eff.get("task", "auto"),
-            eff.get("model", "hgb"),
-            eff.get("overrides") or None,
-        ).data_hash
-    elif "data" in report_parameters(name):
-        # A data-only template (the data report): check the data loads, and its target exists.
-        from mlproj.data import default_target, hash_frame, load_data, require_target
-
-        declared = {k: v["default"] for k, v in report_parameters(name).items()}
-        eff = {**{k: _literal(v) for k, v in declared.items()}, **params}
-        data = str(eff["data"])
-        if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
-            params["data"] = data = str(Path(data).expanduser().resolve())
-        df = load_data(data)
-        if eff.get("target") or default_target(data):
-            require_target(df, eff.get("target") or default_target(data), where=data)
-        data_hash = hash_frame(df)
-    else:
-        data_hash = None  # a template that names no data: its inputs are unknown, so it is never reused
+    data_hash = _check_inputs(name, params)
     base = Path(reports_dir) if reports_dir else s.path(s.report.out_dir)
     base = base / report_name
     run_id = make_run_id()
@@ -580,6 +552,33 @@ def run_report(
     return ReportRun(
         report_name, final, final / "report.ipynb", final / "report.html", json.loads(text), timings
     )
+
+
+def _check_inputs(name: str, params: dict) -> str | None:
+    "Check the data a template names (and its target, task, model, overrides) before any kernel starts; return the data's SHA-256."
+    from mlproj.core import get_task
+    from mlproj.data import default_target, hash_frame, load_data, require_target
+
+    declared = report_parameters(name)
+    if "data" not in declared:
+        return None  # a template that names no data: its inputs are unknown, so it is never reused
+    eff = {**{k: _literal(v["default"]) for k, v in declared.items()}, **params}
+    data = str(eff["data"])
+    if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
+        params["data"] = data = str(Path(data).expanduser().resolve())  # the kernel may run elsewhere
+    target = eff.get("target") or None
+    if "model" in declared:
+        inputs = resolve_inputs(
+            data, target, eff.get("task", "auto"), eff["model"], eff.get("overrides") or None
+        )
+        return inputs.data_hash
+    if eff.get("task", "auto") != "auto":
+        get_task(eff["task"])
+    df = load_data(data)
+    target = target or default_target(data)
+    if target:
+        require_target(df, target, where=data)
+    return hash_frame(df)
 
 
 def _report_key(name: str, params: dict, data_hash: str, show_code: bool, kernel: str) -> str:

@@ -78,8 +78,11 @@ def test_report_help_lists_typed_parameters(tmp_path: Path) -> None:
         (["--model", "xgb"], "unknown model 'xgb'"),
         (["--data", "nope.csv"], "does not exist"),
         (["modle"], "unknown report 'modle' (did you mean 'model'?)"),
+        (["data", "-p", "task", "clustering"], "unknown task 'clustering'"),
+        (["data", "--data", "penguins", "--target", "specie"], "did you mean ['species']?"),
     ],
-    ids=["unknown-param", "wrong-type", "unknown-model", "missing-data", "unknown-report"],
+    ids=["unknown-param", "wrong-type", "unknown-model", "missing-data", "unknown-report", "data-bad-task",
+         "data-bad-target"],
 )
 def test_bad_parameters_rejected_before_kernel(tmp_path: Path, args: list[str], message: str) -> None:
     proc = run_cli("report", *args, "--quiet", cwd=tmp_path)
