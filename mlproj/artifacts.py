@@ -137,6 +137,8 @@ def load_artifact(
     path: str | Path,  # Artifact folder, `models/latest`, or its model.joblib
     which: str = "model",  # 'model' or 'baseline'
     allow_version_mismatch: bool = False,  # Load even if scikit-learn's version differs
+    expected_sha256: str
+    | None = None,  # SHA-256 recorded elsewhere (the model registry) that the file must also match
 ) -> tuple[object, dict]:  # (fitted pipeline, metadata)
     "Load the model (or baseline) of the artifact at `path` after verifying its SHA-256 and library versions."
     import joblib
@@ -149,6 +151,12 @@ def load_artifact(
     if expected is None or not file.is_file():
         raise ArtifactError(f"{folder} has no {name}; retrain with 'mlproj train'.")
     actual = file_sha256(file)
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise ArtifactError(
+            f"{file} does not match the SHA-256 recorded in the model registry (expected "
+            f"{expected_sha256[:12]}..., got {actual[:12]}...); it was changed after registration. Refusing "
+            f"to load it: delete the downloaded copy ({folder}) to fetch it again, or register a new version."
+        )
     if actual != expected:
         raise ArtifactError(
             f"{file} does not match its recorded SHA-256 (expected {expected[:12]}..., got "

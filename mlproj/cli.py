@@ -13,13 +13,22 @@ import logging
 import sys
 import traceback
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 from . import __version__
-from .core import TASKS, MlprojError, ReportError, configure_logging, load_settings, logger
+from mlproj.core import (
+    TASKS,
+    MlprojError,
+    RefusedError,
+    ReportError,
+    configure_logging,
+    load_settings,
+    logger,
+)
 
 # %% auto #0
-__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'main']
+__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_reproduce', 'main']
 
 # %% ../nbs/11_cli.ipynb #f31f9019
 def _common(debug_default=False) -> argparse.ArgumentParser:
@@ -82,6 +91,15 @@ def _training(p: argparse.ArgumentParser, out_help: str) -> None:
         "--n-bootstrap", type=int, metavar="N", help="bootstrap resamples for CIs [train.n_bootstrap]"
     )
     g.add_argument("--out", metavar="DIR", help=out_help)
+    _no_track(p)
+
+
+def _no_track(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-track",
+        action="store_true",
+        help="do not record this run in MLflow [settings: tracking.enabled]",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -107,6 +125,13 @@ def make_parser() -> argparse.ArgumentParser:
     _training(p, "folder for model artifacts [settings: train.models_dir]")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--no-cache", action="store_true", help="recompute even if an identical run is cached")
+    reg = p.add_mutually_exclusive_group()
+    reg.add_argument(
+        "--register",
+        metavar="NAME",
+        help="registered model to add this version to [settings: tracking.model_name]",
+    )
+    reg.add_argument("--no-register", action="store_true", help="record the run but register no version")
 
     p = sub.add_parser(
         "check",
@@ -145,7 +170,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--artifact",
         dest="artifact",
         metavar="PATH",
-        help="the model: an artifact folder (default: models/latest)",
+        help="the model: NAME@alias, NAME/VERSION, runs:/RUN_ID or an artifact folder (default: models/latest)",
     )
     p.add_argument("--data", metavar="SRC", help="data to score (default: the training data's holdout)")
     p.add_argument("--target", metavar="COL", help="target column (default: the training target)")
@@ -154,6 +179,20 @@ def make_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="also write evaluation.json (summary and metrics with CIs) to DIR"
     )
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    _no_track(p)
+
+    _models_parser(sub, common)
+
+    p = sub.add_parser(
+        "reproduce",
+        parents=[common],
+        help="re-run a recorded training run and check it gives the same results",
+        description="Look up an MLflow run of 'mlproj train', check that its data still has the "
+        "recorded SHA-256, train again from the recorded settings and compare metrics and holdout "
+        "predictions. Exit code 0 when identical, 3 when they differ.",
+    )
+    p.add_argument("run_id", metavar="RUN_ID", help="MLflow run id (see 'mlproj train' or the MLflow UI)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
 
     p = sub.add_parser(
         "report",
@@ -196,6 +235,54 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _models_parser(sub, common: argparse.ArgumentParser) -> None:
+    "Add `mlproj models list|show|compare|promote|rollback`."
+    p = sub.add_parser(
+        "models",
+        parents=[common],
+        help="list, compare, promote and roll back registered models",
+        description="The MLflow model registry of the project. A model reference is NAME@alias "
+        "(e.g. mlproj-model@champion), NAME/VERSION, runs:/RUN_ID or an artifact folder.",
+    )
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    q = msub.add_parser("list", parents=[common], help="every registered version with its aliases")
+    q.add_argument("--json", action="store_true", help="print JSON on stdout")
+    q = msub.add_parser(
+        "show", parents=[common], help="one version: run, metrics, data, hashes, alias history"
+    )
+    q.add_argument("ref", metavar="REF", help="model reference")
+    q.add_argument("--json", action="store_true", help="print JSON on stdout")
+    for name, helptext in [
+        ("compare", "score two models on the same rows, with a paired bootstrap CI of the difference"),
+        ("promote", "make a version the champion if it beats the current one beyond noise"),
+    ]:
+        q = msub.add_parser(name, parents=[common], help=helptext, description=helptext + ".")
+        if name == "compare":
+            q.add_argument("ref_a", metavar="REF", help="reference model (e.g. NAME@champion)")
+            q.add_argument("ref_b", metavar="REF", help="candidate (e.g. NAME@challenger)")
+        else:
+            q.add_argument("ref", metavar="REF", help="version to promote (e.g. NAME@challenger or NAME/3)")
+            q.add_argument("--force", action="store_true", help="promote even if not earned (needs --reason)")
+            q.add_argument("--reason", metavar="TEXT", help="why; recorded with your user name")
+        q.add_argument(
+            "--data",
+            metavar="SRC",
+            help="labelled data neither model was trained on (default: their common holdout)",
+        )
+        q.add_argument(
+            "--n-bootstrap",
+            type=int,
+            default=1000,
+            metavar="N",
+            help="paired bootstrap resamples (default 1000)",
+        )
+        q.add_argument("--json", action="store_true", help="print JSON on stdout")
+    q = msub.add_parser("rollback", parents=[common], help="point champion back at the previous champion")
+    q.add_argument("name", metavar="NAME", help="registered model name")
+    q.add_argument("--reason", metavar="TEXT", help="why; recorded in the alias history")
+    q.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
 class _ReportHelp(argparse.Action):
     "Print `report --help` followed by the chosen template's typed parameters."
 
@@ -230,6 +317,12 @@ _FLAG_SETTINGS = {
 
 def _settings(args: argparse.Namespace, out_key: str | None = None):
     overrides = {key: getattr(args, flag, None) for flag, key in _FLAG_SETTINGS.items()}
+    if getattr(args, "no_track", False):
+        overrides["tracking.enabled"] = False
+    if getattr(args, "no_register", False):
+        overrides["tracking.model_name"] = ""
+    elif getattr(args, "register", None):
+        overrides["tracking.model_name"] = args.register
     if out_key:
         overrides[out_key] = getattr(args, "out", None)
     return load_settings(path=getattr(args, "settings", None), overrides=overrides)
@@ -250,17 +343,33 @@ def _print_table(title: str, table) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     "`mlproj train`: train, evaluate and save a model; print its summary."
-    from mlproj.pipeline import train
-
     s = _settings(args, "train.models_dir")
-    result = train(settings=s, params=args.overrides, cache=not args.no_cache)
+    tracker = _tracker(s, "train", load_model_tools=True)  # starts MLflow's imports before ours
+    with tracker or nullcontext():
+        from mlproj.pipeline import train
+
+        result = train(settings=s, params=args.overrides, cache=not args.no_cache, tracker=tracker)
     if args.json:
         print(json.dumps(result.summary(), indent=2))
         return 0
     print(f"run {result.run_id}: {result.model_name} on {result.data} -> {result.target} ({result.task})")
     _print_table(f"holdout metrics ({result.n_test} rows, 95% bootstrap CI):", result.holdout)
     print(f"artifact: {result.artifact_dir}")
+    if result.tracking:
+        t = result.tracking
+        print(f"mlflow run: {t['run_id']}")
+        if t.get("version"):
+            print(f"registered: {t['name']}/{t['version']} ({', '.join(t['aliases'])})")
     return 0
+
+
+def _tracker(s, command: str, **kwargs):
+    "Start an MLflow run for `command` unless tracking is off."
+    if not s.tracking.enabled:
+        return None
+    from mlproj.tracking import TrackedRun
+
+    return TrackedRun(s, command, **kwargs)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -296,8 +405,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     "`mlproj evaluate`: score a saved artifact and print its metrics."
     from mlproj.pipeline import evaluate
 
-    s = load_settings(path=getattr(args, "settings", None))
-    ev = evaluate(args.artifact, data=args.data, target=args.target, n_bootstrap=args.n_bootstrap, settings=s)
+    s = _settings(args)
+    tracker = _tracker(s, "evaluate")
+    with tracker or nullcontext():
+        ev = evaluate(
+            args.artifact,
+            data=args.data,
+            target=args.target,
+            n_bootstrap=args.n_bootstrap,
+            settings=s,
+            tracker=tracker,
+        )
     if args.out:
         from mlproj.core import atomic_write
 
@@ -313,7 +431,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(ev.summary(), indent=2))
         return 0
-    print(f"{ev.artifact} on {ev.data} ({ev.rows} rows: {ev.n_rows})")
+    print(f"{ev.model_ref} on {ev.data} ({ev.rows} rows: {ev.n_rows})")
     _print_table("metrics (95% bootstrap CI):", ev.metrics)
     return 0
 
@@ -343,9 +461,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     params.update(dict(args.param))
     show_code = s.report.show_code if args.show_code is None else args.show_code
     quiet = getattr(args, "quiet", False)
-    run = run_report(
-        name, params, show_code=show_code, progress=not quiet, settings=s, cache=not args.no_cache
-    )
+    tracker = _tracker(s, "report")
+    with tracker or nullcontext():
+        run = run_report(
+            name,
+            params,
+            show_code=show_code,
+            progress=not quiet,
+            settings=s,
+            cache=not args.no_cache,
+            tracker=tracker,
+        )
     metrics = run.metrics.get("holdout", {}).get("model", {})
     primary = run.metrics.get("primary_metric")
     if primary in metrics:
@@ -353,6 +479,124 @@ def cmd_report(args: argparse.Namespace) -> int:
         logger.info(f"holdout {primary}: {metrics[primary]['value']:.4f} (baseline {base:.4f})")
     print(f"report: {run.html}")
     return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    "`mlproj models ...`: the model registry."
+    from mlproj import registry
+
+    s = _settings(args)
+    action = args.models_command
+    if action == "list":
+        rows = registry.list_models(s)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print("no registered models yet; 'mlproj train' registers one.")
+        else:
+            print(
+                f"{'NAME':<20} {'VERSION':>7}  {'ALIASES':<20} {'MODEL':<14} {'METRIC':<18} CREATED (UTC)     RUN"
+            )
+            for r in rows:
+                value = f"{r['metric']}={r['value']:.4f}" if r["value"] is not None else ""
+                print(
+                    f"{r['name']:<20} {r['version']:>7}  {','.join(r['aliases']):<20} {r['model']:<14} "
+                    f"{value:<18} {r['created']}  {r['run_id']}"
+                )
+        return 0
+    if action == "show":
+        info = registry.show_model(args.ref, s)
+        if args.json:
+            print(json.dumps(info, indent=2, default=str))
+            return 0
+        for k in [
+            "name",
+            "version",
+            "aliases",
+            "run_id",
+            "model",
+            "task",
+            "target",
+            "data",
+            "data_sha256",
+            "path",
+        ]:
+            print(f"{k:<12} {info.get(k)}")
+        for m, v in (info.get("holdout") or {}).items():
+            print(f"{'holdout':<12} {m} {v['value']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]")
+        print(f"{'columns':<12} {', '.join(info['columns'])}")
+        for f, h in (info.get("sha256") or {}).items():
+            print(f"{'sha256':<12} {f} {h}")
+        if info.get("history"):
+            print("alias history (oldest first):")
+            for e in info["history"]:
+                print(
+                    f"  {e['time']}  {e['alias']:<10} {e['action']:<13} {e['from'] or '-':>4} -> {e['to']:<4} by {e['user']}: {e.get('reason', '')}"
+                )
+        return 0
+    if action == "compare":
+        cmp = registry.compare_models(
+            args.ref_a, args.ref_b, data=args.data, n_bootstrap=args.n_bootstrap, settings=s
+        )
+        if args.json:
+            print(json.dumps(cmp.to_dict(), indent=2, default=str))
+            return 0
+        print(cmp.sentence())
+        for who in ["champion", "challenger"]:
+            ms = "  ".join(f"{k}={v:.4f}" for k, v in cmp.all_metrics[who].items())
+            print(f"  {who:<10} {ms}")
+        verdict = "beats" if cmp.stats["better"] else "does not beat"
+        print(f"the second model {verdict} the first beyond noise")
+        for p in cmp.contract_problems:
+            print(f"  contract: {p}")
+        return 0
+    if action == "promote":
+        event = registry.promote(
+            args.ref,
+            force=args.force,
+            reason=args.reason,
+            data=args.data,
+            n_bootstrap=args.n_bootstrap,
+            settings=s,
+        )
+        if args.json:
+            print(json.dumps(event, indent=2, default=str))
+            return 0
+        cmp = event.get("comparison")
+        if cmp:
+            print(
+                f"{cmp['metric']}: {cmp['b']:.4f} vs {cmp['a']:.4f}, difference {cmp['diff']:+.4f} "
+                f"(95% CI {cmp['ci_low']:+.4f} to {cmp['ci_high']:+.4f})"
+            )
+        print(f"{event['action']}: champion {event['from'] or '(none)'} -> {event['to']}")
+        return 0
+    event = registry.rollback(args.name, reason=args.reason, settings=s)
+    if args.json:
+        print(json.dumps(event, indent=2, default=str))
+    else:
+        print(f"rollback: {args.name} champion {event['from']} -> {event['to']}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    "`mlproj reproduce RUN_ID`: re-run a recorded training run; exit 3 if the results differ."
+    from mlproj.pipeline import reproduce
+
+    s = _settings(args)
+    r = reproduce(args.run_id, settings=s)
+    if args.json:
+        print(json.dumps(r.summary(), indent=2, default=str))
+    else:
+        differ = r.metrics[~r.metrics["identical"].astype(bool)]
+        print(
+            f"run {r.run_id} on {r.data}: {len(r.metrics) - len(differ)}/{len(r.metrics)} metrics identical"
+        )
+        if len(differ):
+            print(differ.to_string())
+        same = "identical" if r.predictions_identical else f"different (max abs diff {r.max_abs_diff:.3g})"
+        print(f"holdout predictions: {same}")
+        print("reproduced: identical" if r.identical else "NOT reproduced: results differ")
+    return 0 if r.identical else 3
 
 # %% ../nbs/11_cli.ipynb #d3571fa7
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -369,9 +613,20 @@ def main(
     configure_logging(quiet=quiet, debug=debug)
     warnings.showwarning = _show_warning
     try:
-        return {"train": cmd_train, "check": cmd_check, "evaluate": cmd_evaluate, "report": cmd_report}[
-            args.command
-        ](args)
+        commands = {
+            "train": cmd_train,
+            "check": cmd_check,
+            "evaluate": cmd_evaluate,
+            "report": cmd_report,
+            "models": cmd_models,
+            "reproduce": cmd_reproduce,
+        }
+        return commands[args.command](args)
+    except RefusedError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"mlproj {args.command}: refused: {e}", file=sys.stderr)
+        return 3
     except ReportError as e:
         if debug:
             traceback.print_exc()

@@ -23,9 +23,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SETTINGS_FILE', 'SECTIONS', 'TASKS', 'logger', 'MlprojError', 'ConfigError', 'DataError', 'SchemaError',
-           'DataNotFoundError', 'ArtifactError', 'ReportError', 'find_project_dir', 'DataSettings', 'TrainSettings',
-           'ReportSettings', 'QualitySettings', 'Settings', 'coerce_value', 'load_settings', 'Task', 'register_task',
-           'get_task', 'atomic_write', 'atomic_dir', 'point_latest', 'make_run_id', 'configure_logging', 'progress']
+           'DataNotFoundError', 'ArtifactError', 'ReportError', 'TrackingError', 'RefusedError', 'find_project_dir',
+           'DataSettings', 'TrainSettings', 'ReportSettings', 'QualitySettings', 'TrackingSettings', 'Settings',
+           'coerce_value', 'load_settings', 'Task', 'register_task', 'get_task', 'atomic_write', 'atomic_dir',
+           'point_latest', 'make_run_id', 'configure_logging', 'progress']
 
 # %% ../nbs/00_core.ipynb #4703a7b0
 class MlprojError(Exception):
@@ -54,6 +55,14 @@ class ArtifactError(MlprojError, ValueError):
 
 class ReportError(MlprojError, RuntimeError):
     "A report could not be executed or exported."
+
+
+class TrackingError(MlprojError, RuntimeError):
+    "The MLflow tracking store or model registry cannot be reached or refused a request."
+
+
+class RefusedError(MlprojError, RuntimeError):
+    "A check the user asked for came out negative (a promotion not earned, a run not reproduced)."
 
 # %% ../nbs/00_core.ipynb #b922cf7b
 SETTINGS_FILE = "settings.ini"
@@ -125,6 +134,22 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    "The `[tracking]` section: where MLflow records runs and registers models."
+
+    enabled: bool = (
+        True  # record train/evaluate/report runs in MLflow; `--no-track` turns it off for one command
+    )
+    uri: str = "sqlite:///mlruns.db"  # MLflow tracking URI; a relative SQLite path is inside the project; $MLFLOW_TRACKING_URI wins
+    artifacts: str = "mlartifacts"  # where the embedded store keeps run artifacts, relative to the project
+    experiment: str = "mlproj"  # MLflow experiment the runs go to
+    model_name: str = (
+        "mlproj-model"  # registered model each `train` adds a version to (`--register NAME`); empty: none
+    )
+    telemetry: bool = False  # MLflow's usage telemetry; false sets MLFLOW_DISABLE_TELEMETRY=true
+
+
+@dataclass(frozen=True)
 class Settings:
     "All of mlproj's project settings, one attribute per `settings.ini` section."
 
@@ -132,6 +157,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     project_dir: Path = field(default_factory=Path.cwd)  # folder relative paths are resolved against
     origin: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> where its value came from
 
@@ -152,6 +178,7 @@ SECTIONS = {
     "train": TrainSettings,
     "report": ReportSettings,
     "quality": QualitySettings,
+    "tracking": TrackingSettings,
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 

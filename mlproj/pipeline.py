@@ -8,8 +8,11 @@ Docs: https://mlproj.github.io/mlproj/pipeline.html.md"""
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +32,12 @@ from mlproj.evaluate import (
     summarize_cv,
 )
 from .models import get_model_spec, make_model, parse_overrides
+from .registry import load_model, resolve_model
+from .tracking import TrackedRun, metrics_to_log, mlflow_client
 
 # %% auto #0
 __all__ = ['TrainInputs', 'resolve_inputs', 'TrainResult', 'fit_and_evaluate', 'code_version', 'train', 'EvaluationResult',
-           'evaluate']
+           'evaluate', 'ReproduceResult', 'reproduce']
 
 # %% ../nbs/07_pipeline.ipynb #5a3ecaa1
 @dataclass
@@ -113,6 +118,10 @@ class TrainResult:
     quality: object = None  # the `QualityReport` of the data, when the checks ran
     cached: bool = False
     artifact_dir: Path | None = None
+    tracking: dict | None = None  # where MLflow recorded the run: run_id, and name/version if registered
+    example: pd.DataFrame | None = (
+        None  # a few input rows (the MLflow model's signature is inferred from them)
+    )
 
     @property
     def primary_metric(self) -> str:
@@ -155,6 +164,7 @@ class TrainResult:
             "n_train": self.n_train,
             "n_test": self.n_test,
             "cached": self.cached,
+            "tracking": self.tracking,
             "metrics": {m: float(v) for m, v in hold["value"].items()},
             "baseline_metrics": {
                 m: float(v) for m, v in self.holdout[self.holdout.model == "baseline"]["value"].items()
@@ -302,9 +312,114 @@ def train(
     models_dir: str | Path | None = None,  # Override the settings' models_dir
     cache: bool = True,  # Reuse cached results of an identical earlier run
     check: bool = True,  # Run the data quality checks first: errors stop the run, warnings are issued
+    track: bool
+    | None = None,  # Record the run in MLflow; default: the settings' tracking.enabled, when saving
+    register: str
+    | None = None,  # Registered model to add a version to; default: tracking.model_name ('' for none)
+    tracker: TrackedRun
+    | None = None,  # An already started MLflow run to record into (the CLI starts it early)
 ) -> TrainResult:
-    "Train and evaluate a model end to end and (by default) save it as an artifact."
+    "Train and evaluate a model end to end, save it as an artifact and record it in MLflow (by default)."
     s = settings or load_settings()
+    track = (s.tracking.enabled and save) if track is None and tracker is None else bool(track or tracker)
+    if track and not save:
+        raise ConfigError("a tracked training run needs its artifact saved; pass save=True or track=False.")
+    run_id = make_run_id()
+    run = tracker or (TrackedRun(s, "train", run_id, load_model_tools=True) if track else None)
+    with run or nullcontext():
+        result = _train(
+            data,
+            target,
+            task,
+            model,
+            params,
+            seed,
+            test_size,
+            cv_folds,
+            n_bootstrap,
+            s,
+            save,
+            models_dir,
+            cache,
+            check,
+            run_id,
+        )
+        if run is not None:
+            name = s.tracking.model_name if register is None else register
+            result.tracking = _record_train(run, result, s, name)
+            where = (
+                f" as {name}/{result.tracking['version']} ({', '.join(result.tracking['aliases'])})"
+                if name
+                else ""
+            )
+            logger.info(f"recorded MLflow run {result.tracking['run_id']}{where}")
+    return result
+
+
+def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: str) -> dict:
+    "Send a finished training run to MLflow: parameters, metrics, provenance tags, the artifact and the model."
+    meta = json.loads((result.artifact_dir / "metadata.json").read_text())
+    hold = result.holdout[result.holdout.model == "model"]["value"]
+    git = meta.get("git") or {}
+    tags = {
+        "mlproj.run_id": result.run_id,
+        "mlproj.data": result.data,
+        "mlproj.data_sha256": result.data_hash,
+        "mlproj.n_rows": result.n_rows,
+        "mlproj.n_columns": len(result.contract.columns),
+        "mlproj.task": result.task,
+        "mlproj.target": result.target,
+        "mlproj.model": result.model_name,
+        "mlproj.seed": result.seed,
+        "mlproj.cached": result.cached,
+        "mlproj.git_dirty": git.get("dirty"),
+        **({"mlflow.source.git.commit": git["commit"]} if git.get("commit") else {}),
+        **{f"mlproj.version.{k}": v for k, v in meta.get("versions", {}).items()},
+        **{f"mlproj.sha256.{k}": v for k, v in meta["files"].items()},
+    }
+    version_tags = {
+        "mlproj.model": result.model_name,
+        "mlproj.primary_metric": result.primary_metric,
+        "mlproj.primary_value": float(hold[result.primary_metric]),
+        "mlproj.data_sha256": result.data_hash,
+        "mlproj.run_id": result.run_id,
+    }
+    with tempfile.TemporaryDirectory() as d:
+        example = Path(d) / "example.parquet"
+        result.example.to_parquet(example)
+        return run.finish(
+            params={**result.settings, "model_params": result.params},
+            metrics=metrics_to_log(result.metrics()),
+            tags=tags,
+            artifacts={"artifact": result.artifact_dir},
+            run_name=result.run_id,
+            model={
+                "artifact_dir": str(result.artifact_dir),
+                "sha256": meta["files"],
+                "example": str(example),
+                "register": register,
+                "version_tags": {k: str(v) for k, v in version_tags.items()},
+            },
+        )
+
+
+def _train(
+    data,
+    target,
+    task,
+    model,
+    params,
+    seed,
+    test_size,
+    cv_folds,
+    n_bootstrap,
+    s,
+    save,
+    models_dir,
+    cache,
+    check,
+    run_id,
+) -> TrainResult:
     data = data or s.data.source
     inputs = resolve_inputs(
         data, target or s.data.target or None, task or s.train.task, model or s.train.model, params
@@ -350,7 +465,7 @@ def train(
         logger.info(f"reused cached results for data {inputs.data_hash[:12]} ({cache_dir})")
     run_settings = {**s.as_dict(), "run": {k: v for k, v in kwargs.items() if k != "df"}}
     result = TrainResult(
-        run_id=make_run_id(),
+        run_id=run_id,
         data=inputs.data,
         target=inputs.target,
         task=inputs.task,
@@ -362,6 +477,7 @@ def train(
         settings=run_settings,
         cached=cached,
         quality=quality,
+        example=inputs.df.drop(columns=[inputs.target]).head(5),
         **out,
     )
     result.timings = {**out["timings"], "total": round(time.perf_counter() - t, 4)}
@@ -410,11 +526,16 @@ class EvaluationResult:
     metrics: pd.DataFrame  # metric x value/ci_low/ci_high, with a `model` column
     preds: Predictions
     task: str
+    model_ref: str = ""  # the model as the registry knows it (NAME/VERSION (aliases), run, or path)
+    data_hash: str = ""
+    tracking: dict | None = None  # where MLflow recorded the evaluation
 
     def summary(self) -> dict:
         t = self.metrics
         return {
             "artifact": str(self.artifact),
+            "model": self.model_ref,
+            "tracking": self.tracking,
             "data": self.data,
             "rows": self.rows,
             "n_rows": self.n_rows,
@@ -425,19 +546,56 @@ class EvaluationResult:
 
 
 def evaluate(
-    artifact: str | Path | None = None,  # Artifact folder; default: `models/latest` of the project
+    artifact: str
+    | Path
+    | None = None,  # Model reference (path, NAME@alias, NAME/VERSION, runs:/ID); default: `models/latest`
     data: str | None = None,  # Data to score; default: the data the model was trained on
     target: str | None = None,  # Target column; default: the one the model was trained on
     n_bootstrap: int | None = None,  # Bootstrap resamples
     settings: Settings | None = None,  # Settings to fall back on
+    track: bool | None = None,  # Record the evaluation in MLflow; default: the settings' tracking.enabled
+    tracker: TrackedRun | None = None,  # An already started MLflow run to record into
 ) -> EvaluationResult:
-    "Evaluate a saved model artifact on `data` (its own holdout rows if `data` is its training data)."
+    "Evaluate a saved or registered model on `data` (its own holdout rows if `data` is its training data)."
     s = settings or load_settings()
-    artifact = Path(artifact) if artifact else s.path(s.train.models_dir) / "latest"
-    model, meta = load_artifact(artifact)
-    baseline = (
-        load_artifact(artifact, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
-    )
+    track = s.tracking.enabled if track is None and tracker is None else bool(track or tracker)
+    run = tracker or (TrackedRun(s, "evaluate") if track else None)
+    with run or nullcontext():
+        ev = _evaluate(artifact, data, target, n_bootstrap, s)
+        if run is not None:
+            ev.tracking = _record_evaluation(run, ev)
+    return ev
+
+
+def _record_evaluation(run: TrackedRun, ev: EvaluationResult) -> dict:
+    table = {
+        who: {
+            m: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+            for m, row in t.drop(columns="model").iterrows()
+        }
+        for who, t in ev.metrics.groupby("model")
+    }
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "evaluation.json"
+        path.write_text(json.dumps({**ev.summary(), "metrics_with_ci": table}, indent=2))
+        return run.finish(
+            params={"model": ev.model_ref, "data": ev.data, "rows": ev.rows},
+            metrics=metrics_to_log({"holdout": table}),
+            tags={
+                "mlproj.evaluated_model": ev.model_ref,
+                "mlproj.data": ev.data,
+                "mlproj.data_sha256": ev.data_hash,
+                "mlproj.n_rows": ev.n_rows,
+                "mlproj.task": ev.task,
+            },
+            artifacts={"": path},
+        )
+
+
+def _evaluate(artifact, data, target, n_bootstrap, s: Settings) -> EvaluationResult:
+    artifact = artifact or s.path(s.train.models_dir) / "latest"
+    model, meta, rm = load_model(artifact, s)
+    baseline = load_model(rm, s, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
     data = data or meta["data"]
     target = target or meta["target"]
     task = meta["task"]
@@ -450,7 +608,8 @@ def evaluate(
     run = meta.get("settings", {}).get("run", {})
     n_boot = s.train.n_bootstrap if n_bootstrap is None else n_bootstrap
     seed = meta.get("seed", 0)
-    if hash_frame(df) == meta.get("data_sha256"):
+    data_hash = hash_frame(df)
+    if data_hash == meta.get("data_sha256"):
         split = split_data(
             df, target, task, test_size=run.get("test_size", s.data.test_size), random_state=seed
         )
@@ -462,4 +621,86 @@ def evaluate(
     tables = [bootstrap_metrics(task, preds, n_boot, seed).assign(model="model")]
     if baseline is not None:
         tables.append(bootstrap_metrics(task, predict(baseline, X, y), n_boot, seed).assign(model="baseline"))
-    return EvaluationResult(artifact.resolve(), str(data), rows, len(y), pd.concat(tables), preds, task)
+    return EvaluationResult(
+        rm.path.resolve(), str(data), rows, len(y), pd.concat(tables), preds, task, rm.label, data_hash
+    )
+
+# %% ../nbs/07_pipeline.ipynb #3707e9e9
+@dataclass
+class ReproduceResult:
+    "The outcome of re-running a recorded training run."
+
+    run_id: str  # the recorded MLflow run
+    data: str
+    metrics: pd.DataFrame  # metric x recorded/reproduced/identical (holdout and CV)
+    predictions_identical: bool
+    max_abs_diff: float  # largest difference between recorded and reproduced holdout outputs
+    result: TrainResult
+
+    @property
+    def identical(self) -> bool:
+        return self.predictions_identical and bool(self.metrics["identical"].all())
+
+    def summary(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "data": self.data,
+            "identical": self.identical,
+            "predictions_identical": self.predictions_identical,
+            "max_abs_diff": self.max_abs_diff,
+            "metrics": json.loads(self.metrics.to_json(orient="index")),
+        }
+
+
+def reproduce(
+    run_id: str,  # MLflow run id of a `train` run
+    settings: Settings | None = None,  # Project settings (where the store is)
+) -> ReproduceResult:
+    "Re-run a recorded training run from its recorded settings and compare metrics and holdout predictions."
+    from mlflow.exceptions import MlflowException
+
+    s = settings or load_settings()
+    client = mlflow_client(s)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(
+            f"no MLflow run {run_id!r} in {client.tracking_uri}; copy the run id from 'mlproj train' or the MLflow UI."
+        ) from None
+    if run.data.tags.get("mlproj.command") != "train" or run.info.status != "FINISHED":
+        raise ConfigError(
+            f"run {run_id} is not a finished 'mlproj train' run ({run.info.status}); only those can be reproduced."
+        )
+    old_model, meta, _ = load_model(f"runs:/{run_id}", s)
+    df = load_data(meta["data"])
+    if hash_frame(df) != meta["data_sha256"]:
+        raise DataError(
+            f"{meta['data']} has SHA-256 {hash_frame(df)[:12]}... but run {run_id} was trained on "
+            f"{meta['data_sha256'][:12]}...; restore the original data to reproduce it."
+        )
+    r = meta["settings"]["run"]
+    new = train(
+        data=meta["data"],
+        target=r["target"],
+        task=r["task"],
+        model=r["model"],
+        params=r["params"],
+        seed=r["seed"],
+        test_size=r["test_size"],
+        cv_folds=r["cv_folds"],
+        n_bootstrap=r["n_bootstrap"],
+        settings=s,
+        save=False,
+        cache=False,
+        check=False,
+        track=False,
+    )
+    split = split_data(df, r["target"], r["task"], test_size=r["test_size"], random_state=r["seed"])
+    old = predict(old_model, split.X_test, split.y_test)
+    a = old.proba if old.proba is not None else old.y_pred
+    b = new.preds.proba if new.preds.proba is not None else new.preds.y_pred
+    same_preds = bool(np.array_equal(old.y_pred, new.preds.y_pred) and np.array_equal(a, b))
+    diff = float(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)))) if len(a) else 0.0
+    rec, now = metrics_to_log(meta["metrics"]), metrics_to_log(new.metrics())
+    rows = {k: {"recorded": rec[k], "reproduced": now.get(k), "identical": rec[k] == now.get(k)} for k in rec}
+    return ReproduceResult(run_id, meta["data"], pd.DataFrame(rows).T, same_preds, diff, new)

@@ -411,6 +411,8 @@ class ReportRun:
     html: Path
     metrics: dict
     timings: dict
+    reused: bool = False  # an identical earlier report was copied instead of executed
+    tracking: dict | None = None  # where MLflow recorded the run
 
 
 def _step_timings(nb_path: Path) -> dict[str, float]:
@@ -480,8 +482,42 @@ def run_report(
     progress: bool = True,  # Show papermill's progress bar on stderr
     settings=None,  # Settings to fall back on
     cache: bool = True,  # Reuse an identical earlier report (same template, parameters, data, code)
+    track: bool | None = None,  # Record the report run in MLflow; default: the settings' tracking.enabled
+    tracker=None,  # An already started `TrackedRun` to record into
 ) -> ReportRun:
-    "Execute report `name` with papermill and write notebook, HTML, metrics.json and figures under a new run folder."
+    "Execute report `name` with papermill, write notebook, HTML, metrics.json and figures under a new run folder, and record it in MLflow."
+    from contextlib import nullcontext
+
+    from mlproj.tracking import TrackedRun
+
+    s = settings or load_settings()
+    track = s.tracking.enabled if track is None and tracker is None else bool(track or tracker)
+    run = tracker or (TrackedRun(s, "report") if track else None)
+    with run or nullcontext():
+        result = _run_report(name, parameters, reports_dir, show_code, kernel, progress, s, cache)
+        if run is not None:
+            result.tracking = _record_report(run, result, parameters or {})
+    return result
+
+
+def _record_report(run, result: ReportRun, parameters: dict) -> dict:
+    "Send a finished report to MLflow: its parameters, metrics, HTML, notebook, metrics.json and figures."
+    from mlproj.tracking import metrics_to_log
+
+    files = {"report": result.run_dir}
+    return run.finish(
+        params={"report": result.name, **{str(k): v for k, v in parameters.items()}},
+        metrics=metrics_to_log(result.metrics),
+        tags={
+            "mlproj.report": result.name,
+            "mlproj.reused": result.reused,
+            "mlproj.report_dir": result.run_dir,
+        },
+        artifacts=files,
+    )
+
+
+def _run_report(name, parameters, reports_dir, show_code, kernel, progress, settings, cache) -> ReportRun:
     papermill = _import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
@@ -640,6 +676,7 @@ def _reuse_report(stored: Path, report_name: str, base: Path, run_id: str) -> Re
         final / "report.html",
         json.loads((final / "metrics.json").read_text()),
         timings,
+        reused=True,
     )
 
 
