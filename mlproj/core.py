@@ -147,6 +147,9 @@ class TrackingSettings:
         "mlproj-model"  # registered model each `train` adds a version to (`--register NAME`); empty: none
     )
     telemetry: bool = False  # MLflow's usage telemetry; false sets MLFLOW_DISABLE_TELEMETRY=true
+    agent_idle: float = (
+        300  # seconds the background tracking agent stays up without work; 0: a helper per command
+    )
 
 
 @dataclass(frozen=True)

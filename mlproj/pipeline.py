@@ -385,8 +385,8 @@ def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: s
         "mlproj.run_id": result.run_id,
     }
     with tempfile.TemporaryDirectory() as d:
-        example = Path(d) / "example.parquet"
-        result.example.to_parquet(example)
+        example = Path(d) / "example.pkl"
+        result.example.to_pickle(example)
         return run.finish(
             params={**result.settings, "model_params": result.params},
             metrics=metrics_to_log(result.metrics()),
@@ -399,6 +399,9 @@ def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: s
                 "example": str(example),
                 "register": register,
                 "version_tags": {k: str(v) for k, v in version_tags.items()},
+                # models of the same kind on the same column kinds need the same skops trusted types
+                "structure": f"{result.model_name}:{result.task}:"
+                + ",".join(k for k, v in meta.get("columns", {}).items() if v and k != "dropped"),
             },
         )
 

@@ -466,7 +466,9 @@ def list_models(
                 {
                     "name": mv.name,
                     "version": str(mv.version),
-                    "aliases": sorted(a for a, v in (rmodel.aliases or {}).items() if str(v) == str(mv.version)),
+                    "aliases": sorted(
+                        a for a, v in (rmodel.aliases or {}).items() if str(v) == str(mv.version)
+                    ),
                     "run_id": mv.run_id,
                     "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime(
                         "%Y-%m-%d %H:%M"

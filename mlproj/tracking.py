@@ -23,8 +23,9 @@ from .core import Settings, TrackingError, logger
 
 # %% auto #0
 __all__ = ['TRUSTED_PREFIXES', 'HISTORY_TAG', 'tracking_uri', 'artifact_location', 'mlflow_env', 'check_store', 'store_lock',
-           'mlflow_client', 'experiment_id', 'flatten', 'metrics_to_log', 'TrackedRun', 'run_helper',
-           'skops_trusted_types', 'alias_version', 'alias_history', 'move_alias', 'register_version']
+           'mlflow_client', 'experiment_id', 'flatten', 'metrics_to_log', 'agent_socket', 'start_agent', 'stop_agent',
+           'TrackedRun', 'run_helper', 'run_agent', 'skops_trusted_types', 'alias_version', 'alias_history',
+           'move_alias', 'register_version']
 
 # %% ../nbs/06b_tracking.ipynb #4010435f
 def tracking_uri(
@@ -203,64 +204,171 @@ def metrics_to_log(
                     out[name] = float(v)
     return out
 
-# %% ../nbs/06b_tracking.ipynb #970658f3
+# %% ../nbs/06b_tracking.ipynb #1e2da2a2
+def _code_key() -> str:
+    "A fingerprint of the installed mlproj source files (size and mtime), so an agent never runs stale code."
+    import hashlib
+
+    import mlproj
+
+    h = hashlib.sha256()
+    for p in sorted(Path(mlproj.__file__).parent.glob("*.py")):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def agent_socket(
+    s: Settings,  # Project settings
+) -> Path:  # Unix socket of the agent serving this environment, mlproj version and store
+    "Return the socket path of the tracking agent for `s` (in a private per-user temporary folder)."
+    import hashlib
+    import tempfile
+
+    key = json.dumps([sys.executable, _code_key(), mlflow_env(s), artifact_location(s)], sort_keys=True)
+    folder = Path(tempfile.gettempdir()) / f"mlproj-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"agent-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+
+
+def _agent_running(path: Path) -> bool:
+    "True if an agent holds (or is starting with) the lock of `path`."
+    import fcntl
+
+    with open(f"{path}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def start_agent(
+    s: Settings,  # Project settings
+) -> Path:  # The agent's socket
+    "Start the tracking agent for `s` in the background unless one is running or starting; do not wait for it."
+    path = agent_socket(s)
+    if not _agent_running(path):
+        log = open(path.with_suffix(".log"), "ab")
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from mlproj.tracking import run_agent; run_agent({str(path)!r}, {s.tracking.agent_idle!r})",
+            ],
+            env={**os.environ, **mlflow_env(s), "PYTHONWARNINGS": "ignore"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,  # outlives the command, and Ctrl-C in the terminal is not its business
+            close_fds=True,
+        )
+        log.close()
+    return path
+
+
+def stop_agent(
+    s: Settings,  # Project settings
+) -> bool:  # True if an agent was asked to stop
+    "Ask the tracking agent for `s` to exit once its current runs are done."
+    path = agent_socket(s)
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            sock.sendall(b'{"op": "stop"}\n')
+            sock.recv(100)
+        return True
+    except OSError:
+        return False
+
+# %% ../nbs/06b_tracking.ipynb #1f8bbfef
 class TrackedRun:
-    "An MLflow run recorded by a helper process; use it as a context manager so failures are recorded."
+    "An MLflow run recorded by the tracking agent (or a helper process); use it as a `with` block so failures are recorded."
 
     def __init__(
         self,
         s: Settings,  # Project settings
         command: str,  # mlproj command: train, evaluate, report, reproduce
         run_name: str | None = None,  # MLflow run name (mlproj's run id)
-        tags: dict | None = None,  # Tags to set at the start
-        load_model_tools: bool = False,  # Import MLflow's scikit-learn flavour and skops while idle
+        tags: dict | None = None,  # Tags to set
+        load_model_tools: bool = False,  # A helper process imports MLflow's scikit-learn flavour and skops while idle
     ):
         check_store(s)
         self.settings, self.command, self.done = s, command, False
         self.run_id = self.experiment_id = None
-        env = {**os.environ, **mlflow_env(s), "PYTHONWARNINGS": "ignore"}
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from mlproj.tracking import run_helper; run_helper()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            text=True,
-            preexec_fn=lambda: signal.signal(
-                signal.SIGINT, signal.SIG_IGN
-            ),  # Ctrl-C is the parent's to report
-        )
-        self._send(
-            {
-                "uri": tracking_uri(s),
-                "experiment": s.tracking.experiment,
-                "artifact_location": artifact_location(s),
-                "lock": tracking_uri(s).startswith("sqlite:///"),
-                "run_name": run_name,
-                "tags": {
-                    "mlproj.command": command,
-                    "mlproj.pid": str(os.getpid()),
-                    "mlproj.host": socket.gethostname(),
-                    "mlflow.user": _user(),
-                    **(tags or {}),
-                },
-                "load_model_tools": load_model_tools,
-            }
-        )
+        self._cfg = {
+            "uri": tracking_uri(s),
+            "experiment": s.tracking.experiment,
+            "artifact_location": artifact_location(s),
+            "lock": tracking_uri(s).startswith("sqlite:///"),
+            "run_name": run_name,
+            "start_time": int(time.time() * 1000),
+            "tags": {
+                "mlproj.command": command,
+                "mlproj.pid": str(os.getpid()),
+                "mlproj.host": socket.gethostname(),
+                "mlflow.user": _user(),
+                **{k: str(v) for k, v in (tags or {}).items()},
+            },
+            "load_model_tools": load_model_tools,
+        }
+        self._proc = self._sock = self._r = self._w = None
+        if s.tracking.agent_idle > 0:
+            self._agent = start_agent(s)
+        else:  # a helper of our own, started now so its imports overlap with ours
+            self._agent = None
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "from mlproj.tracking import run_helper; run_helper()"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={**os.environ, **mlflow_env(s), "PYTHONWARNINGS": "ignore"},
+                text=True,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # Ctrl-C is ours to report
+            )
+            self._r, self._w = self._proc.stdout, self._proc.stdin
+            self._send(self._cfg)
+
+    def _connect(self, timeout: float = 180.0) -> None:
+        "Connect to the agent (starting it again if it died), then open the run."
+        if self._r is not None:
+            return
+        deadline = time.monotonic() + timeout
+        waited = False
+        while True:
+            sock = socket.socket(socket.AF_UNIX)
+            try:
+                sock.connect(str(self._agent))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+            if time.monotonic() > deadline:
+                raise TrackingError(
+                    f"the MLflow tracking agent did not start within {timeout:.0f} s (its log: "
+                    f"{self._agent.with_suffix('.log')}); set [tracking] agent_idle = 0 or pass --no-track."
+                )
+            if not waited:
+                logger.info("waiting for the MLflow tracking agent to start (once per session)")
+                waited = True
+            start_agent(self.settings)
+            time.sleep(0.05)
+        self._sock = sock
+        self._r, self._w = sock.makefile("r", encoding="utf-8"), sock.makefile("w", encoding="utf-8")
+        self._send(self._cfg)
 
     def _send(self, msg: dict) -> None:
         try:
-            self._proc.stdin.write(json.dumps(msg, default=str) + "\n")
-            self._proc.stdin.flush()
+            self._w.write(json.dumps(msg, default=str) + "\n")
+            self._w.flush()
         except (BrokenPipeError, OSError):
-            pass  # the helper is gone; _receive reports why
+            pass  # the other side is gone; _receive reports why
 
-    def _receive(self, timeout: float | None = None) -> dict:
-        line = self._proc.stdout.readline()
+    def _receive(self) -> dict:
+        line = self._r.readline()
         if not line:
-            code = self._proc.wait(timeout=timeout)
             raise TrackingError(
-                f"the MLflow helper process ended unexpectedly (exit code {code}); the run may not be "
-                f"recorded. Rerun with --debug, or pass --no-track."
+                "the MLflow helper ended unexpectedly, so the run may not be recorded; rerun with --debug, "
+                "set [tracking] agent_idle = 0, or pass --no-track."
             )
         reply = json.loads(line)
         if not reply.get("ok"):
@@ -268,11 +376,25 @@ class TrackedRun:
         return reply
 
     def started(self) -> str:
-        "Wait until the run exists in MLflow; return its run id (raises `TrackingError` if it cannot be created)."
+        "Open the run in MLflow (if not yet) and return its run id; raises `TrackingError` if it cannot."
         if self.run_id is None:
+            self._connect()
             reply = self._receive()
             self.run_id, self.experiment_id = reply["run_id"], reply["experiment_id"]
         return self.run_id
+
+    def _close(self) -> None:
+        for f in (self._w, self._r, self._sock):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
 
     def finish(
         self,
@@ -280,25 +402,30 @@ class TrackedRun:
         metrics: dict | None = None,  # MLflow metric name -> value
         tags: dict | None = None,  # More tags
         artifacts: dict | None = None,  # artifact path in the run -> local file or folder
-        model: dict | None = None,  # For train: {'artifact_dir', 'sha256', 'example', 'register'}
+        model: dict
+        | None = None,  # For train: {'artifact_dir', 'sha256', 'example', 'register', 'version_tags'}
         run_name: str | None = None,  # Rename the run (mlproj's own run id)
     ) -> dict:  # {'run_id', 'experiment_id', and for a registered model 'name', 'version', 'aliases'}
         "Log everything given, end the run as FINISHED and return where it was recorded."
-        self.started()
-        self._send(
-            {
-                "op": "finish",
-                "params": {k: str(v)[:6000] for k, v in flatten(params or {}).items()},
-                "metrics": metrics or {},
-                "tags": {k: str(v)[:5000] for k, v in (tags or {}).items()},
-                "artifacts": {k: str(v) for k, v in (artifacts or {}).items()},
-                "model": model,
-                "run_name": run_name,
-            }
-        )
-        reply = self._receive()
-        self.done = True
-        self._proc.wait(timeout=60)
+        t0 = time.perf_counter()
+        try:
+            self.started()
+            self._send(
+                {
+                    "op": "finish",
+                    "params": {k: str(v)[:6000] for k, v in flatten(params or {}).items()},
+                    "metrics": metrics or {},
+                    "tags": {k: str(v)[:5000] for k, v in (tags or {}).items()},
+                    "artifacts": {k: str(v) for k, v in (artifacts or {}).items()},
+                    "model": model,
+                    "run_name": run_name,
+                }
+            )
+            reply = self._receive()
+        finally:
+            self.done = True
+            self._close()
+        logger.debug(f"MLflow recorded run {reply.get('run_id')} in {time.perf_counter() - t0:.2f} s")
         return {k: v for k, v in reply.items() if k != "ok"}
 
     def fail(
@@ -306,24 +433,29 @@ class TrackedRun:
         reason: str,  # Why, kept as the run's `mlproj.error` tag
         status: str = "FAILED",  # FAILED or KILLED
     ) -> None:
-        "End the run as FAILED (or KILLED) with `reason`; never raises."
+        "Record the run as FAILED (or KILLED) with `reason`; never raises."
         if self.done:
             return
         self.done = True
-        self._send({"op": "fail", "reason": reason[:5000], "status": status})
         try:
-            self._proc.stdin.close()
-            self._proc.wait(timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            self._proc.kill()
+            self.started()
+            self._send({"op": "fail", "reason": reason[:5000], "status": status})
+            self._receive()
+        except (TrackingError, OSError, ValueError) as e:
+            logger.warning(f"could not record the failed run in MLflow: {e}")
+        finally:
+            self._close()
 
     def __enter__(self) -> TrackedRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and not self.done:
-            what = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else f"{exc_type.__name__}: {exc}"
-            self.fail(what, "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+            interrupted = issubclass(exc_type, KeyboardInterrupt)
+            self.fail(
+                "interrupted" if interrupted else f"{exc_type.__name__}: {exc}",
+                "KILLED" if interrupted else "FAILED",
+            )
         elif not self.done:
             self.fail("the command ended without logging results")
 
@@ -334,18 +466,13 @@ def _user() -> str:
     except Exception:  # no user name in some containers
         return "unknown"
 
-# %% ../nbs/06b_tracking.ipynb #c9eee8ac
-def _reply(msg: dict) -> None:
-    sys.stdout.write(json.dumps(msg, default=str) + "\n")
-    sys.stdout.flush()
-
-
+# %% ../nbs/06b_tracking.ipynb #21546296
 def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
 def _sweep_stale_runs(client, exp_id: str) -> None:
-    "Mark KILLED the RUNNING runs of this host whose mlproj process is gone (it was killed with its helper)."
+    "Mark KILLED the RUNNING runs of this host whose mlproj process is gone."
     host = socket.gethostname()
     for run in client.search_runs([exp_id], "attributes.status = 'RUNNING'", max_results=200):
         tags = run.data.tags
@@ -379,17 +506,27 @@ def _maybe_lock(cfg: dict):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_helper() -> None:
-    "Entry point of the helper process behind `TrackedRun` (reads JSON lines on stdin)."
-    cfg = json.loads(sys.stdin.readline())
-    _quiet_mlflow_logs()
+def _serve(rfile, wfile) -> None:
+    "Serve one run: read its config, open it, then log and end it as told (KILLED if the client vanishes)."
+
+    def reply(msg):
+        try:
+            wfile.write(json.dumps(msg, default=str) + "\n")
+            wfile.flush()
+        except OSError:
+            pass
+
+    line = rfile.readline()
+    if not line:
+        return
+    cfg = json.loads(line)
+    if cfg.get("op") == "stop":
+        reply({"ok": True})
+        raise SystemExit(0)
     try:
-        import mlflow
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        mlflow.set_tracking_uri(cfg["uri"])
-        mlflow.set_registry_uri(cfg["uri"])
         with _maybe_lock(cfg):
             client = MlflowClient(cfg["uri"], cfg["uri"])
             exp = client.get_experiment_by_name(cfg["experiment"])
@@ -403,9 +540,11 @@ def run_helper() -> None:
             else:
                 exp_id = exp.experiment_id
             _sweep_stale_runs(client, exp_id)
-            run = client.create_run(exp_id, run_name=cfg.get("run_name"), tags=cfg["tags"])
+            run = client.create_run(
+                exp_id, start_time=cfg.get("start_time"), run_name=cfg.get("run_name"), tags=cfg["tags"]
+            )
     except Exception as e:
-        _reply(
+        reply(
             {
                 "ok": False,
                 "error": f"cannot start an MLflow run in {cfg['uri']} ({_error_text(e)}); fix [tracking] uri / "
@@ -414,12 +553,12 @@ def run_helper() -> None:
         )
         return
     run_id = run.info.run_id
-    _reply({"ok": True, "run_id": run_id, "experiment_id": exp_id})
+    reply({"ok": True, "run_id": run_id, "experiment_id": exp_id})
     if cfg.get("load_model_tools"):
-        import mlflow.sklearn  # noqa: F401  (imported while the parent fits, not after)
+        import mlflow.sklearn  # noqa: F401  (imported while the client fits, not after)
         import skops.io  # noqa: F401
-    line = sys.stdin.readline()
-    if not line:  # the parent died without a word
+    line = rfile.readline()
+    if not line:  # the client died without a word
         client.set_tag(run_id, "mlproj.error", "the mlproj process ended without finishing the run")
         client.set_terminated(run_id, "KILLED")
         return
@@ -427,24 +566,107 @@ def run_helper() -> None:
     if msg["op"] == "fail":
         client.set_tag(run_id, "mlproj.error", msg["reason"])
         client.set_terminated(run_id, msg.get("status", "FAILED"))
+        reply({"ok": True, "run_id": run_id})
         return
     try:
         out = _log_finish(client, run_id, msg, cfg)
         client.set_terminated(run_id, "FINISHED")
-        _reply({"ok": True, "run_id": run_id, "experiment_id": exp_id, **out})
+        reply({"ok": True, "run_id": run_id, "experiment_id": exp_id, **out})
     except BaseException as e:
         try:
             client.set_tag(run_id, "mlproj.error", _error_text(e))
             client.set_terminated(run_id, "FAILED")
         finally:
-            _reply(
+            reply(
                 {
                     "ok": False,
                     "error": f"MLflow could not record run {run_id} ({_error_text(e)}); it is marked FAILED.",
                 }
             )
 
-# %% ../nbs/06b_tracking.ipynb #bbe659cd
+
+def _warm_up() -> None:
+    "Import what serving a run needs, once."
+    _quiet_mlflow_logs()
+    import mlflow
+    import mlflow.sklearn  # noqa: F401
+    import skops.io  # noqa: F401
+    from mlflow.models import infer_signature  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+    from mlproj.artifacts import file_sha256  # noqa: F401
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+
+
+def run_helper() -> None:
+    "Entry point of a one-run helper process (`agent_idle = 0`): serve one session on stdin/stdout."
+    _quiet_mlflow_logs()
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+    _serve(sys.stdin, sys.stdout)
+
+
+def run_agent(
+    path: str,  # Unix socket to listen on
+    idle: float = 300,  # Exit after this many seconds without a session
+) -> None:
+    "Entry point of the tracking agent: serve runs on `path` until idle for `idle` seconds."
+    import fcntl
+    import threading
+
+    lock = open(f"{path}.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another agent is serving (or starting)
+    _warm_up()
+    Path(path).unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o600)
+    server.listen(64)
+    server.settimeout(1.0)
+    state = {"active": 0, "last": time.monotonic(), "stop": False}
+    guard = threading.Lock()
+
+    def session(conn):
+        try:
+            with conn, conn.makefile("r", encoding="utf-8") as r, conn.makefile("w", encoding="utf-8") as w:
+                _serve(r, w)
+        except SystemExit:
+            state["stop"] = True
+        except Exception as e:  # one bad session must not take the agent down
+            print(f"mlproj tracking agent: session failed: {_error_text(e)}", file=sys.stderr)
+        finally:
+            with guard:
+                state["active"] -= 1
+                state["last"] = time.monotonic()
+
+    try:
+        while not state["stop"]:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                with guard:
+                    if state["active"] == 0 and time.monotonic() - state["last"] > idle:
+                        break
+                continue
+            with guard:
+                state["active"] += 1
+            threading.Thread(target=session, args=(conn,)).start()
+    finally:
+        Path(path).unlink(missing_ok=True)
+        server.close()
+
+# %% ../nbs/06b_tracking.ipynb #4e8e8dce
 TRUSTED_PREFIXES = ("mlproj.", "sklearn.", "numpy.", "scipy.")
 
 
@@ -462,6 +684,9 @@ def skops_trusted_types(
             f"not mark them trusted for skops. Use estimators from those libraries."
         )
     return untrusted
+
+
+_TRUSTED_CACHE: dict[str, list[str]] = {}  # model structure -> vetted trusted types (lives in the agent)
 
 
 def _pip_requirements() -> list[str]:
@@ -514,17 +739,31 @@ def _log_model(client, run_id: str, spec: dict, cfg: dict) -> dict:
     if file_sha256(file) != spec["sha256"][MODEL_FILE]:
         raise TrackingError(f"{file} changed after it was saved; it is not logged or registered.")
     model = joblib.load(file)
-    example = pd.read_parquet(spec["example"])
-    signature = infer_signature(example, model.predict(example))
+    example = pd.read_pickle(spec["example"])  # written a moment ago by our own client
+    # integers may be missing at scoring time: declare them as doubles, which MLflow accepts ints for
+    ints = example.select_dtypes("integer").columns
+    signature = infer_signature(example.astype({c: "float64" for c in ints}), model.predict(example))
+    key = spec.get("structure")
+    trusted = _TRUSTED_CACHE.get(key) if key else None
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=signature,
-            serialization_format="skops",
-            skops_trusted_types=skops_trusted_types(model),
-            pip_requirements=_pip_requirements(),
-        )
+        for attempt in range(2):
+            trusted = trusted if trusted is not None else skops_trusted_types(model)
+            try:
+                info = mlflow.sklearn.log_model(
+                    model,
+                    name="model",
+                    signature=signature,
+                    serialization_format="skops",
+                    skops_trusted_types=trusted,
+                    pip_requirements=_pip_requirements(),
+                )
+                break
+            except Exception:
+                if attempt:  # the exact list was computed and still failed: a real error
+                    raise
+                trusted = None  # the remembered list did not fit this model: compute the exact one
+    if key:
+        _TRUSTED_CACHE[key] = trusted
     client.set_tag(run_id, "mlproj.model_uri", info.model_uri)
     name = spec.get("register")
     if not name:
@@ -532,7 +771,7 @@ def _log_model(client, run_id: str, spec: dict, cfg: dict) -> dict:
     with _maybe_lock(cfg):
         return register_version(client, name, run_id, info.model_id, spec)
 
-# %% ../nbs/06b_tracking.ipynb #c9428e61
+# %% ../nbs/06b_tracking.ipynb #b26b6456
 HISTORY_TAG = "mlproj.alias_history"
 
 
