@@ -344,7 +344,7 @@ def _print_table(title: str, table) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     "`mlproj train`: train, evaluate and save a model; print its summary."
     s = _settings(args, "train.models_dir")
-    tracker = _tracker(s, "train", load_model_tools=True)  # starts MLflow's imports before ours
+    tracker = _tracker(s, "train")  # wakes the tracking agent while we import and train
     with tracker or nullcontext():
         from mlproj.pipeline import train
 

@@ -325,7 +325,7 @@ def train(
     if track and not save:
         raise ConfigError("a tracked training run needs its artifact saved; pass save=True or track=False.")
     run_id = make_run_id()
-    run = tracker or (TrackedRun(s, "train", run_id, load_model_tools=True) if track else None)
+    run = tracker or (TrackedRun(s, "train", run_id) if track else None)
     with run or nullcontext():
         result = _train(
             data,
@@ -343,6 +343,7 @@ def train(
             cache,
             check,
             run_id,
+            run,
         )
         if run is not None:
             name = s.tracking.model_name if register is None else register
@@ -422,6 +423,7 @@ def _train(
     cache,
     check,
     run_id,
+    run=None,
 ) -> TrainResult:
     data = data or s.data.source
     inputs = resolve_inputs(
@@ -461,6 +463,8 @@ def _train(
         for f in quality.warnings:
             if f.check not in {"constant", "id_like"}:  # the feature builder already warns about these
                 warnings.warn(f"{f.message}", stacklevel=2)
+    if run is not None:
+        run.begin()  # inputs and data checks passed: a failure from here on is a FAILED run
     cache_dir = s.path(s.train.cache_dir) if (cache and s.train.cache_dir) else None
     t = time.perf_counter()
     out, cached = _cached_fit_and_evaluate(cache_dir, inputs.data_hash, **kwargs)
@@ -564,7 +568,7 @@ def evaluate(
     track = s.tracking.enabled if track is None and tracker is None else bool(track or tracker)
     run = tracker or (TrackedRun(s, "evaluate") if track else None)
     with run or nullcontext():
-        ev = _evaluate(artifact, data, target, n_bootstrap, s)
+        ev = _evaluate(artifact, data, target, n_bootstrap, s, run)
         if run is not None:
             ev.tracking = _record_evaluation(run, ev)
     return ev
@@ -595,7 +599,7 @@ def _record_evaluation(run: TrackedRun, ev: EvaluationResult) -> dict:
         )
 
 
-def _evaluate(artifact, data, target, n_bootstrap, s: Settings) -> EvaluationResult:
+def _evaluate(artifact, data, target, n_bootstrap, s: Settings, tracked=None) -> EvaluationResult:
     artifact = artifact or s.path(s.train.models_dir) / "latest"
     model, meta, rm = load_model(artifact, s)
     baseline = load_model(rm, s, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
@@ -620,6 +624,8 @@ def _evaluate(artifact, data, target, n_bootstrap, s: Settings) -> EvaluationRes
     else:
         df = df[df[target].notna()]
         X, y, rows = df.drop(columns=[target]), df[target], "all"
+    if tracked is not None:
+        tracked.begin()
     preds = predict(model, X, y)
     tables = [bootstrap_metrics(task, preds, n_boot, seed).assign(model="model")]
     if baseline is not None:

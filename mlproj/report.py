@@ -494,7 +494,7 @@ def run_report(
     track = s.tracking.enabled if track is None and tracker is None else bool(track or tracker)
     run = tracker or (TrackedRun(s, "report") if track else None)
     with run or nullcontext():
-        result = _run_report(name, parameters, reports_dir, show_code, kernel, progress, s, cache)
+        result = _run_report(name, parameters, reports_dir, show_code, kernel, progress, s, cache, run)
         if run is not None:
             result.tracking = _record_report(run, result, parameters or {})
     return result
@@ -517,7 +517,9 @@ def _record_report(run, result: ReportRun, parameters: dict) -> dict:
     )
 
 
-def _run_report(name, parameters, reports_dir, show_code, kernel, progress, settings, cache) -> ReportRun:
+def _run_report(
+    name, parameters, reports_dir, show_code, kernel, progress, settings, cache, run=None
+) -> ReportRun:
     papermill = _import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
@@ -533,6 +535,8 @@ def _run_report(name, parameters, reports_dir, show_code, kernel, progress, sett
     kernel = kernel or s.report.kernel
     key = _report_key(name, params, data_hash, show_code, kernel) if cache and data_hash else None
     stored = s.path(s.train.cache_dir) / "reports" / key if key and s.train.cache_dir else None
+    if run is not None:
+        run.begin()  # the inputs are checked: a failure from here on is a FAILED run
     if stored is not None and (stored / "report.html").is_file():
         return _reuse_report(stored, report_name, base, run_id)
     tmp.mkdir(parents=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -46,7 +47,10 @@ def artifact_location(
     "Return the project's artifact folder as a file URI for local stores, None for a tracking server."
     if urlparse(tracking_uri(s)).scheme in {"http", "https", "databricks"}:
         return None
-    return s.path(s.tracking.artifacts).resolve().as_uri()
+    folder = re.sub(
+        r"[^\w.-]+", "_", s.tracking.experiment
+    )  # one folder per experiment, as MLflow's own store
+    return (s.path(s.tracking.artifacts) / folder).resolve().as_uri()
 
 
 def mlflow_env(
@@ -129,15 +133,14 @@ def mlflow_client(
     s: Settings,  # Project settings
 ):  # `mlflow.tracking.MlflowClient` bound to the project's store
     "Return an MLflow client for the project's tracking store and registry (set up on first use)."
-    os.environ.update(mlflow_env(s))
+    for k, v in mlflow_env(s).items():  # the URIs stay out of os.environ: they are passed to the client
+        if not k.endswith("_URI"):
+            os.environ.setdefault(k, v)
     check_store(s)
     _quiet_mlflow_logs()
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri(s)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     try:
         with store_lock(s):
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -292,10 +295,9 @@ class TrackedRun:
         command: str,  # mlproj command: train, evaluate, report, reproduce
         run_name: str | None = None,  # MLflow run name (mlproj's run id)
         tags: dict | None = None,  # Tags to set
-        load_model_tools: bool = False,  # A helper process imports MLflow's scikit-learn flavour and skops while idle
     ):
         check_store(s)
-        self.settings, self.command, self.done = s, command, False
+        self.settings, self.command, self.done, self.begun = s, command, False, False
         self.run_id = self.experiment_id = None
         self._cfg = {
             "uri": tracking_uri(s),
@@ -311,7 +313,6 @@ class TrackedRun:
                 "mlflow.user": _user(),
                 **{k: str(v) for k, v in (tags or {}).items()},
             },
-            "load_model_tools": load_model_tools,
         }
         self._proc = self._sock = self._r = self._w = None
         if s.tracking.agent_idle > 0:
@@ -327,10 +328,10 @@ class TrackedRun:
                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # Ctrl-C is ours to report
             )
             self._r, self._w = self._proc.stdout, self._proc.stdin
-            self._send(self._cfg)
+            self._send(self._cfg)  # the helper creates the run only when the command's outcome follows
 
     def _connect(self, timeout: float = 180.0) -> None:
-        "Connect to the agent (starting it again if it died), then open the run."
+        "Connect to the agent (starting it again if it died) and send the run's config."
         if self._r is not None:
             return
         deadline = time.monotonic() + timeout
@@ -370,18 +371,28 @@ class TrackedRun:
                 "the MLflow helper ended unexpectedly, so the run may not be recorded; rerun with --debug, "
                 "set [tracking] agent_idle = 0, or pass --no-track."
             )
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError:
+            raise TrackingError(
+                f"the MLflow helper answered {line[:200]!r}; rerun with --debug or pass --no-track."
+            ) from None
         if not reply.get("ok"):
             raise TrackingError(reply.get("error", "the MLflow helper failed"))
         return reply
 
-    def started(self) -> str:
-        "Open the run in MLflow (if not yet) and return its run id; raises `TrackingError` if it cannot."
-        if self.run_id is None:
-            self._connect()
-            reply = self._receive()
-            self.run_id, self.experiment_id = reply["run_id"], reply["experiment_id"]
-        return self.run_id
+    def begin(self) -> None:
+        "Mark the start of the real work: from now on a failure is recorded as a FAILED run (bad input before it is not)."
+        self.begun = True
+        self._cfg["start_time"] = int(time.time() * 1000)
+
+    def _request(self, msg: dict) -> dict:
+        "Send the run's config and `msg`, return the reply (raises `TrackingError` on failure)."
+        self._connect()
+        self._send(msg)
+        reply = self._receive()
+        self.run_id, self.experiment_id = reply.get("run_id"), reply.get("experiment_id")
+        return reply
 
     def _close(self) -> None:
         for f in (self._w, self._r, self._sock):
@@ -409,8 +420,7 @@ class TrackedRun:
         "Log everything given, end the run as FINISHED and return where it was recorded."
         t0 = time.perf_counter()
         try:
-            self.started()
-            self._send(
+            reply = self._request(
                 {
                     "op": "finish",
                     "params": {k: str(v)[:6000] for k, v in flatten(params or {}).items()},
@@ -421,7 +431,6 @@ class TrackedRun:
                     "run_name": run_name,
                 }
             )
-            reply = self._receive()
         finally:
             self.done = True
             self._close()
@@ -438,9 +447,7 @@ class TrackedRun:
             return
         self.done = True
         try:
-            self.started()
-            self._send({"op": "fail", "reason": reason[:5000], "status": status})
-            self._receive()
+            self._request({"op": "fail", "reason": reason[:5000], "status": status})
         except (TrackingError, OSError, ValueError) as e:
             logger.warning(f"could not record the failed run in MLflow: {e}")
         finally:
@@ -450,12 +457,12 @@ class TrackedRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and not self.done:
+        if not self.begun and not self.done:  # bad input before any work: no run to record
+            self.done = True
+            self._close()
+        elif exc_type is not None and not self.done:
             interrupted = issubclass(exc_type, KeyboardInterrupt)
-            self.fail(
-                "interrupted" if interrupted else f"{exc_type.__name__}: {exc}",
-                "KILLED" if interrupted else "FAILED",
-            )
+            self.fail("interrupted (Ctrl-C)" if interrupted else f"{exc_type.__name__}: {exc}")
         elif not self.done:
             self.fail("the command ended without logging results")
 
@@ -523,6 +530,10 @@ def _serve(rfile, wfile) -> None:
     if cfg.get("op") == "stop":
         reply({"ok": True})
         raise SystemExit(0)
+    line = rfile.readline()
+    if not line:  # the client ended before its run began (bad input, or killed): nothing to record
+        return
+    msg = json.loads(line)
     try:
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
@@ -553,16 +564,6 @@ def _serve(rfile, wfile) -> None:
         )
         return
     run_id = run.info.run_id
-    reply({"ok": True, "run_id": run_id, "experiment_id": exp_id})
-    if cfg.get("load_model_tools"):
-        import mlflow.sklearn  # noqa: F401  (imported while the client fits, not after)
-        import skops.io  # noqa: F401
-    line = rfile.readline()
-    if not line:  # the client died without a word
-        client.set_tag(run_id, "mlproj.error", "the mlproj process ended without finishing the run")
-        client.set_terminated(run_id, "KILLED")
-        return
-    msg = json.loads(line)
     if msg["op"] == "fail":
         client.set_tag(run_id, "mlproj.error", msg["reason"])
         client.set_terminated(run_id, msg.get("status", "FAILED"))
@@ -604,14 +605,11 @@ def _warm_up() -> None:
 
 def run_helper() -> None:
     "Entry point of a one-run helper process (`agent_idle = 0`): serve one session on stdin/stdout."
-    _quiet_mlflow_logs()
-    import mlflow
-
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-    _serve(sys.stdin, sys.stdout)
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")  # replies only: MLflow prints to stdout too
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    _warm_up()  # while the command works
+    _serve(sys.stdin, protocol)
 
 
 def run_agent(

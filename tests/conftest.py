@@ -10,6 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# MLflow tracking is exercised on its own in test_tracking.py (which turns it back on); elsewhere it
+# would only add a tracking agent per temporary project.
+os.environ["MLPROJ_TRACKING_ENABLED"] = "false"
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:

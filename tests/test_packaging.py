@@ -36,6 +36,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLPROJ_")}
+    env["MLPROJ_TRACKING_AGENT_IDLE"] = "0"  # track as a pip user would, with a helper that ends with the command
     where = _run([str(py), "-c", "import mlproj; print(mlproj.__file__)"], cwd=work, env=env).stdout
     assert where.startswith(str(env_dir)), where
     mlproj = env_dir / "bin" / "mlproj"
@@ -44,4 +45,5 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path) -> None:
     html = Path(proc.stdout.strip().removeprefix("report: "))
     assert html.is_file() and html.is_relative_to(work / "reports" / "model")
     assert (work / "reports" / "model" / "latest" / "metrics.json").is_file()
+    assert (work / "mlruns.db").is_file() and (work / "mlartifacts").is_dir()  # tracked in the project's store
     assert _run([str(py), "-m", "mlproj", "--version"], cwd=work, env=env).stdout.startswith("mlproj ")
