@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test lint export lab bench clean
+.PHONY: help venv report test lint export lab ui bench clean
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -38,8 +38,13 @@ export: venv ## Export nbs/ to mlproj/, then clean the notebooks and report temp
 lab: venv ## Start JupyterLab on nbs/
 	$(BIN)/jupyter lab nbs
 
+ui: venv ## Browse the project's MLflow runs and models (http://127.0.0.1:5000)
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --default-artifact-root ./mlartifacts --host 127.0.0.1
+
 bench: venv ## Run the benchmarks
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/tracking.py
 
 clean: ## Remove .venv, build artefacts and caches
 	rm -rf $(VENV) build dist *.egg-info .cache _proc _docs .pytest_cache .ruff_cache
+	@echo 'kept mlruns.db and mlartifacts/ (your MLflow runs and models); remove them by hand'

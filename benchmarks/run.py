@@ -49,6 +49,7 @@ def make_env(tmp: Path, threads: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLPROJ_")}
     env["MLPROJ_SETTINGS"] = str(tmp / "settings.ini")
     env["MLPROJ_TRAIN_N_THREADS"] = str(threads)
+    env["MLPROJ_TRACKING_ENABLED"] = "false"  # the bare script tracks nothing; tracking: benchmarks/tracking.py
     for var in THREAD_VARS:
         env[var] = str(threads)
     env.update(extra)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from contextlib import nullcontext
@@ -603,6 +605,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     logger.warning(f"warning: {message}")
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(
     argv: list[str] | None = None,  # Arguments; default: sys.argv[1:]
 ) -> int:  # Exit code
@@ -612,6 +618,10 @@ def main(
     debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
     configure_logging(quiet=quiet, debug=debug)
     warnings.showwarning = _show_warning
+    if (
+        threading.current_thread() is threading.main_thread()
+    ):  # a stopped job is reported (and recorded) like Ctrl-C
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         commands = {
             "train": cmd_train,

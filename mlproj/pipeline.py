@@ -183,6 +183,7 @@ def fit_and_evaluate(
     cv_folds: int = 5,  # K of K-fold CV
     n_bootstrap: int = 200,  # Bootstrap resamples for holdout CIs
     n_threads: int = 0,  # Thread cap for BLAS/OpenMP; 0 = one per core
+    on_fitted=None,  # Called with the refitted model as soon as it exists (tracking hands it over early)
 ) -> dict:  # The fields of a `TrainResult` that depend only on these arguments
     "Split, cross-validate, refit and evaluate `model` beside the dummy baseline; return all results."
     from sklearn.pipeline import Pipeline
@@ -218,6 +219,8 @@ def fit_and_evaluate(
         )
         lap("cross_validate")
         est.fit(split.X_train, split.y_train)
+        if on_fitted is not None:
+            on_fitted(est)
         base.fit(split.X_train, split.y_train)
         lap("fit")
         preds = predict(est, split.X_test, split.y_test)
@@ -271,7 +274,7 @@ def _cached_fit_and_evaluate(cache_dir: Path | None, data_hash: str, **kwargs) -
     from joblib import Memory
 
     memory = Memory(cache_dir, verbose=0)
-    cached_fn = memory.cache(_fit_and_evaluate_keyed, ignore=["df"])
+    cached_fn = memory.cache(_fit_and_evaluate_keyed, ignore=["df", "on_fitted"])
     args = dict(data_hash=data_hash, code_version=code_version(), **kwargs)
     hit = cached_fn.check_call_in_cache(**args)
     return cached_fn(**args), hit
@@ -290,10 +293,11 @@ def _fit_and_evaluate_keyed(
     cv_folds,
     n_bootstrap,
     n_threads,
+    on_fitted=None,
 ) -> dict:
     "`fit_and_evaluate` with the data's hash and the code version as cache keys (the frame itself is not hashed)."
     return fit_and_evaluate(
-        df, target, task, model, params, seed, test_size, cv_folds, n_bootstrap, n_threads
+        df, target, task, model, params, seed, test_size, cv_folds, n_bootstrap, n_threads, on_fitted
     )
 
 
@@ -467,7 +471,9 @@ def _train(
         run.begin()  # inputs and data checks passed: a failure from here on is a FAILED run
     cache_dir = s.path(s.train.cache_dir) if (cache and s.train.cache_dir) else None
     t = time.perf_counter()
-    out, cached = _cached_fit_and_evaluate(cache_dir, inputs.data_hash, **kwargs)
+    example = inputs.df.drop(columns=[inputs.target]).head(5)
+    on_fitted = (lambda est: run.model_ready(est, example)) if run is not None and save else None
+    out, cached = _cached_fit_and_evaluate(cache_dir, inputs.data_hash, on_fitted=on_fitted, **kwargs)
     if cached:
         logger.info(f"reused cached results for data {inputs.data_hash[:12]} ({cache_dir})")
     run_settings = {**s.as_dict(), "run": {k: v for k, v in kwargs.items() if k != "df"}}
@@ -484,7 +490,7 @@ def _train(
         settings=run_settings,
         cached=cached,
         quality=quality,
-        example=inputs.df.drop(columns=[inputs.target]).head(5),
+        example=example,
         **out,
     )
     result.timings = {**out["timings"], "total": round(time.perf_counter() - t, 4)}

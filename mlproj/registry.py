@@ -57,6 +57,8 @@ def parse_ref(
         return ModelRef(text, "version", name=m["name"], version=m["version"])
     if m := _RUN.match(text):
         return ModelRef(text, "run", run_id=m["run"])
+    if "/" in text or text.startswith((".", "~")):  # a path that does not exist (yet): say so when loading
+        return ModelRef(text, "path", path=Path(text).expanduser())
     raise ConfigError(
         f"model {text!r} is neither an existing artifact folder nor a model reference; use a path, "
         f"NAME@alias (e.g. mlproj-model@champion), NAME/VERSION or runs:/RUN_ID."

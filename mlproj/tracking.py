@@ -315,6 +315,7 @@ class TrackedRun:
             },
         }
         self._proc = self._sock = self._r = self._w = None
+        self._tmp: list[Path] = []  # model files handed over early, removed when the run ends
         if s.tracking.agent_idle > 0:
             self._agent = start_agent(s)
         else:  # a helper of our own, started now so its imports overlap with ours
@@ -353,9 +354,7 @@ class TrackedRun:
                 waited = True
             start_agent(self.settings)
             time.sleep(0.05)
-        self._sock = sock
-        self._r, self._w = sock.makefile("r", encoding="utf-8"), sock.makefile("w", encoding="utf-8")
-        self._send(self._cfg)
+        self._attach(sock)
 
     def _send(self, msg: dict) -> None:
         try:
@@ -385,6 +384,53 @@ class TrackedRun:
         "Mark the start of the real work: from now on a failure is recorded as a FAILED run (bad input before it is not)."
         self.begun = True
         self._cfg["start_time"] = int(time.time() * 1000)
+        if self._try_connect():  # open the run now if the agent is up; never wait for it here
+            self._send({"op": "begin", "start_time": self._cfg["start_time"]})
+
+    def _try_connect(self) -> bool:
+        "Connect to the agent if it is up (no waiting); True if connected."
+        if self._r is not None:
+            return True
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.connect(str(self._agent))
+        except OSError:
+            sock.close()
+            return False
+        self._attach(sock)
+        return True
+
+    def _attach(self, sock) -> None:
+        self._sock = sock
+        self._r, self._w = sock.makefile("r", encoding="utf-8"), sock.makefile("w", encoding="utf-8")
+        self._send(self._cfg)
+
+    def model_ready(
+        self,
+        model,  # The fitted pipeline
+        example,  # A few input rows (the MLflow signature is inferred from them)
+    ) -> None:
+        "Hand the fitted model over now, so MLflow serializes it while the command still evaluates it."
+        if not self.begun or not self._try_connect():
+            return  # it goes with `finish` instead
+        import tempfile
+
+        import joblib
+
+        from mlproj.artifacts import file_sha256
+
+        d = Path(tempfile.mkdtemp(prefix="mlproj-model-"))
+        self._tmp.append(d)
+        joblib.dump(model, d / "model.joblib")
+        example.to_pickle(d / "example.pkl")
+        self._send(
+            {
+                "op": "model",
+                "file": str(d / "model.joblib"),
+                "sha256": file_sha256(d / "model.joblib"),
+                "example": str(d / "example.pkl"),
+            }
+        )
 
     def _request(self, msg: dict) -> dict:
         "Send the run's config and `msg`, return the reply (raises `TrackingError` on failure)."
@@ -395,6 +441,10 @@ class TrackedRun:
         return reply
 
     def _close(self) -> None:
+        import shutil
+
+        for d in self._tmp:
+            shutil.rmtree(d, ignore_errors=True)
         for f in (self._w, self._r, self._sock):
             try:
                 if f is not None:
@@ -513,8 +563,34 @@ def _maybe_lock(cfg: dict):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _open_run(cfg: dict):
+    "Create the run `cfg` describes (and its experiment if needed); return (client, run_id, experiment_id)."
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    with _maybe_lock(cfg):
+        client = MlflowClient(cfg["uri"], cfg["uri"])
+        exp = client.get_experiment_by_name(cfg["experiment"])
+        if exp is None:
+            try:
+                exp_id = client.create_experiment(
+                    cfg["experiment"], artifact_location=cfg["artifact_location"]
+                )
+            except MlflowException:
+                exp_id = client.get_experiment_by_name(cfg["experiment"]).experiment_id
+        else:
+            exp_id = exp.experiment_id
+        _sweep_stale_runs(client, exp_id)
+        run = client.create_run(
+            exp_id, start_time=cfg.get("start_time"), run_name=cfg.get("run_name"), tags=cfg["tags"]
+        )
+    return client, run.info.run_id, exp_id
+
+
 def _serve(rfile, wfile) -> None:
-    "Serve one run: read its config, open it, then log and end it as told (KILLED if the client vanishes)."
+    """Serve one run. Messages: the config, then optionally `begin` (open the run now) and `model` (log the
+    fitted model now, while the client still evaluates it), then `finish` or `fail`, which get the one reply.
+    A client that vanishes after `begin` leaves its run KILLED; before it, no run at all."""
 
     def reply(msg):
         try:
@@ -530,60 +606,62 @@ def _serve(rfile, wfile) -> None:
     if cfg.get("op") == "stop":
         reply({"ok": True})
         raise SystemExit(0)
-    line = rfile.readline()
-    if not line:  # the client ended before its run began (bad input, or killed): nothing to record
-        return
-    msg = json.loads(line)
-    try:
-        from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
-
-        with _maybe_lock(cfg):
-            client = MlflowClient(cfg["uri"], cfg["uri"])
-            exp = client.get_experiment_by_name(cfg["experiment"])
-            if exp is None:
-                try:
-                    exp_id = client.create_experiment(
-                        cfg["experiment"], artifact_location=cfg["artifact_location"]
+    client = run_id = exp_id = logged = None
+    while True:
+        line = rfile.readline()
+        if not line:  # the client ended without a word: killed, or bad input before its run began
+            if run_id is not None:
+                client.set_tag(run_id, "mlproj.error", "the mlproj process ended without finishing the run")
+                client.set_terminated(run_id, "KILLED")
+            return
+        msg = json.loads(line)
+        cfg["start_time"] = msg.get("start_time") or cfg.get("start_time")
+        if run_id is None:
+            try:
+                client, run_id, exp_id = _open_run(cfg)
+            except Exception as e:
+                if msg["op"] in {"finish", "fail"}:
+                    reply(
+                        {
+                            "ok": False,
+                            "error": f"cannot start an MLflow run in {cfg['uri']} ({_error_text(e)}); fix "
+                            f"[tracking] uri / MLFLOW_TRACKING_URI or pass --no-track.",
+                        }
                     )
-                except MlflowException:
-                    exp_id = client.get_experiment_by_name(cfg["experiment"]).experiment_id
-            else:
-                exp_id = exp.experiment_id
-            _sweep_stale_runs(client, exp_id)
-            run = client.create_run(
-                exp_id, start_time=cfg.get("start_time"), run_name=cfg.get("run_name"), tags=cfg["tags"]
-            )
-    except Exception as e:
-        reply(
-            {
-                "ok": False,
-                "error": f"cannot start an MLflow run in {cfg['uri']} ({_error_text(e)}); fix [tracking] uri / "
-                f"MLFLOW_TRACKING_URI or pass --no-track.",
-            }
-        )
-        return
-    run_id = run.info.run_id
-    if msg["op"] == "fail":
-        client.set_tag(run_id, "mlproj.error", msg["reason"])
-        client.set_terminated(run_id, msg.get("status", "FAILED"))
-        reply({"ok": True, "run_id": run_id})
-        return
-    try:
-        out = _log_finish(client, run_id, msg, cfg)
-        client.set_terminated(run_id, "FINISHED")
-        reply({"ok": True, "run_id": run_id, "experiment_id": exp_id, **out})
-    except BaseException as e:
+                    return
+                continue  # said at finish or fail
+        if msg["op"] == "begin":
+            continue
+        if msg["op"] == "model":
+            try:
+                logged = _log_mlflow_model(run_id, msg["file"], msg["sha256"], msg["example"])
+                client.update_run(
+                    run_id, status="RUNNING"
+                )  # MLflow's start_run block ended it; it is not over
+            except Exception as e:  # logged again from the artifact at finish, where errors are reported
+                print(f"mlproj tracking: early model logging failed: {_error_text(e)}", file=sys.stderr)
+            continue
+        if msg["op"] == "fail":
+            client.set_tag(run_id, "mlproj.error", msg["reason"])
+            client.set_terminated(run_id, msg.get("status", "FAILED"))
+            reply({"ok": True, "run_id": run_id})
+            return
         try:
-            client.set_tag(run_id, "mlproj.error", _error_text(e))
-            client.set_terminated(run_id, "FAILED")
-        finally:
-            reply(
-                {
-                    "ok": False,
-                    "error": f"MLflow could not record run {run_id} ({_error_text(e)}); it is marked FAILED.",
-                }
-            )
+            out = _log_finish(client, run_id, msg, cfg, logged)
+            client.set_terminated(run_id, "FINISHED")
+            reply({"ok": True, "run_id": run_id, "experiment_id": exp_id, **out})
+        except BaseException as e:
+            try:
+                client.set_tag(run_id, "mlproj.error", _error_text(e))
+                client.set_terminated(run_id, "FAILED")
+            finally:
+                reply(
+                    {
+                        "ok": False,
+                        "error": f"MLflow could not record run {run_id} ({_error_text(e)}); it is marked FAILED.",
+                    }
+                )
+        return
 
 
 def _warm_up() -> None:
@@ -699,7 +777,7 @@ def _pip_requirements() -> list[str]:
     return out
 
 
-def _log_finish(client, run_id: str, msg: dict, cfg: dict) -> dict:
+def _log_finish(client, run_id: str, msg: dict, cfg: dict, logged: dict | None = None) -> dict:
     import mlflow
     from mlflow.entities import Metric, Param, RunTag
 
@@ -722,27 +800,51 @@ def _log_finish(client, run_id: str, msg: dict, cfg: dict) -> dict:
     spec = msg.get("model")
     if not spec:
         return {}
-    return _log_model(client, run_id, spec, cfg)
+    from mlproj.artifacts import MODEL_FILE
+
+    file = Path(spec["artifact_dir"]) / MODEL_FILE
+    if (
+        logged is None or logged["sha256"] != spec["sha256"][MODEL_FILE]
+    ):  # not handed over early (or not this one)
+        logged = _log_mlflow_model(run_id, file, spec["sha256"][MODEL_FILE], spec["example"])
+    client.set_tag(run_id, "mlproj.model_uri", logged["model_uri"])
+    name = spec.get("register")
+    if not name:
+        return {"model_uri": logged["model_uri"]}
+    with _maybe_lock(cfg):
+        return register_version(client, name, run_id, logged["model_id"], spec)
 
 
-def _log_model(client, run_id: str, spec: dict, cfg: dict) -> dict:
+def _structure(model) -> str:
+    "The shape of a fitted pipeline that decides its skops types: step classes and the used column transformers."
+    parts = []
+    for _, step in getattr(model, "steps", [("model", model)]):
+        parts.append(f"{type(step).__module__}.{type(step).__qualname__}")
+        for name, trans, cols in getattr(step, "transformers_", []):
+            if not isinstance(cols, (list, tuple)) or cols:
+                parts.append(f"{name}:{type(trans).__qualname__}")
+    return "|".join(parts)
+
+
+def _log_mlflow_model(run_id: str, file, sha256: str, example_path: str) -> dict:
+    "Log the joblib file `file` (checked against `sha256`) as the run's MLflow model; return its id, URI and hash."
     import joblib
+    import mlflow
     import mlflow.sklearn
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from mlproj.artifacts import MODEL_FILE, file_sha256
+    from mlproj.artifacts import file_sha256
 
-    file = Path(spec["artifact_dir"]) / MODEL_FILE
-    if file_sha256(file) != spec["sha256"][MODEL_FILE]:
+    if file_sha256(file) != sha256:
         raise TrackingError(f"{file} changed after it was saved; it is not logged or registered.")
     model = joblib.load(file)
-    example = pd.read_pickle(spec["example"])  # written a moment ago by our own client
+    example = pd.read_pickle(example_path)  # written a moment ago by our own client
     # integers may be missing at scoring time: declare them as doubles, which MLflow accepts ints for
     ints = example.select_dtypes("integer").columns
     signature = infer_signature(example.astype({c: "float64" for c in ints}), model.predict(example))
-    key = spec.get("structure")
-    trusted = _TRUSTED_CACHE.get(key) if key else None
+    key = _structure(model)
+    trusted = _TRUSTED_CACHE.get(key)
     with mlflow.start_run(run_id=run_id):
         for attempt in range(2):
             trusted = trusted if trusted is not None else skops_trusted_types(model)
@@ -760,14 +862,8 @@ def _log_model(client, run_id: str, spec: dict, cfg: dict) -> dict:
                 if attempt:  # the exact list was computed and still failed: a real error
                     raise
                 trusted = None  # the remembered list did not fit this model: compute the exact one
-    if key:
-        _TRUSTED_CACHE[key] = trusted
-    client.set_tag(run_id, "mlproj.model_uri", info.model_uri)
-    name = spec.get("register")
-    if not name:
-        return {"model_uri": info.model_uri}
-    with _maybe_lock(cfg):
-        return register_version(client, name, run_id, info.model_id, spec)
+    _TRUSTED_CACHE[key] = trusted
+    return {"model_id": info.model_id, "model_uri": info.model_uri, "sha256": sha256}
 
 # %% ../nbs/06b_tracking.ipynb #b26b6456
 HISTORY_TAG = "mlproj.alias_history"

@@ -194,6 +194,8 @@ def test_model_references_are_accepted_by_evaluate(proj: Path, versions: dict) -
     bad = run_cli("evaluate", "--model", "nosuch@champion", cwd=proj, env=ON)
     assert bad.returncode == 2 and "no model 'nosuch@champion'" in bad.stderr and "Traceback" not in bad.stderr
     bad = run_cli("evaluate", "--model", "no/such/path", cwd=proj, env=ON)
+    assert bad.returncode == 2 and "no model artifact at no/such/path" in bad.stderr
+    bad = run_cli("evaluate", "--model", "justaname", cwd=proj, env=ON)
     assert bad.returncode == 2 and "NAME@alias" in bad.stderr
 
 
