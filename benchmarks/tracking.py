@@ -70,7 +70,7 @@ def markdown(res: dict) -> str:
     for r in res["results"]:
         rows.append(f"| {r['data']} ({r['threads']} thread(s), median of {len(r['tracked']['runs'])}) | "
                     f"{r['no_track']['median']:.2f} s | {r['tracked']['median']:.2f} s | "
-                    f"**+{r['overhead_s']:.2f} s** ({r['ratio']:.2f}x) | {r['allowed_s']:.2f} s | "
+                    f"**{r['overhead_s']:+.2f} s** ({r['ratio']:.2f}x) | {r['allowed_s']:.2f} s | "
                     f"{'met' if r['met'] else 'NOT met'} | {r['cold_tracked_s']:.2f} s |")
     return "\n".join(rows)
 

@@ -221,23 +221,28 @@ def fit_and_evaluate(
         est.fit(split.X_train, split.y_train)
         if on_fitted is not None:
             on_fitted(est)
-        base.fit(split.X_train, split.y_train)
-        lap("fit")
-        preds = predict(est, split.X_test, split.y_test)
-        base_preds = predict(base, split.X_test, split.y_test)
-        if preds.classes is not None:
-            base_preds = Predictions(
-                base_preds.y_true, base_preds.y_pred, base_preds.proba, base_preds.classes
+        # While another process serializes the model (on_fitted), one thread here: OpenMP threads that
+        # must wait for a descheduled sibling at every barrier cost far more than the second core gives.
+        with threadpool_limits(limits=1) if on_fitted is not None else nullcontext():
+            base.fit(split.X_train, split.y_train)
+            lap("fit")
+            preds = predict(est, split.X_test, split.y_test)
+            base_preds = predict(base, split.X_test, split.y_test)
+            if preds.classes is not None:
+                base_preds = Predictions(
+                    base_preds.y_true, base_preds.y_pred, base_preds.proba, base_preds.classes
+                )
+            holdout = pd.concat(
+                [
+                    bootstrap_metrics(task, preds, n_bootstrap, seed).assign(model="model"),
+                    bootstrap_metrics(task, base_preds, n_bootstrap, seed).assign(model="baseline"),
+                ]
             )
-        holdout = pd.concat(
-            [
-                bootstrap_metrics(task, preds, n_bootstrap, seed).assign(model="model"),
-                bootstrap_metrics(task, base_preds, n_bootstrap, seed).assign(model="baseline"),
-            ]
-        )
-        lap("holdout")
-        importance = permutation_importance_table(est, split.X_test, split.y_test, task, random_state=seed)
-        lap("importance")
+            lap("holdout")
+            importance = permutation_importance_table(
+                est, split.X_test, split.y_test, task, random_state=seed
+            )
+            lap("importance")
     cv = pd.concat([summarize_cv(folds.loc[w]).add_prefix(f"{w}_") for w in ["model", "baseline"]], axis=1)
     return dict(
         n_rows=len(df),

@@ -296,8 +296,16 @@ class TrackedRun:
         run_name: str | None = None,  # MLflow run name (mlproj's run id)
         tags: dict | None = None,  # Tags to set
     ):
+        from mlproj.artifacts import git_state, package_versions
+
         check_store(s)
         self.settings, self.command, self.done, self.begun = s, command, False, False
+        git = git_state(s.project_dir)
+        provenance = {
+            "mlproj.git_dirty": git["dirty"],
+            **({"mlflow.source.git.commit": git["commit"]} if git["commit"] else {}),
+            **{f"mlproj.version.{k}": v for k, v in package_versions().items()},
+        }
         self.run_id = self.experiment_id = None
         self._cfg = {
             "uri": tracking_uri(s),
@@ -311,7 +319,7 @@ class TrackedRun:
                 "mlproj.pid": str(os.getpid()),
                 "mlproj.host": socket.gethostname(),
                 "mlflow.user": _user(),
-                **{k: str(v) for k, v in (tags or {}).items()},
+                **{k: str(v) for k, v in {**provenance, **(tags or {})}.items()},
             },
         }
         self._proc = self._sock = self._r = self._w = None
