@@ -581,11 +581,11 @@ def evaluate(
     with run or nullcontext():
         ev = _evaluate(artifact, data, target, n_bootstrap, s, run)
         if run is not None:
-            ev.tracking = _record_evaluation(run, ev)
+            ev.tracking = _record_evaluation(run, ev, s)
     return ev
 
 
-def _record_evaluation(run: TrackedRun, ev: EvaluationResult) -> dict:
+def _record_evaluation(run: TrackedRun, ev: EvaluationResult, s: Settings) -> dict:
     table = {
         who: {
             m: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
@@ -597,7 +597,7 @@ def _record_evaluation(run: TrackedRun, ev: EvaluationResult) -> dict:
         path = Path(d) / "evaluation.json"
         path.write_text(json.dumps({**ev.summary(), "metrics_with_ci": table}, indent=2))
         return run.finish(
-            params={"model": ev.model_ref, "data": ev.data, "rows": ev.rows},
+            params={**s.as_dict(), "evaluate": {"model": ev.model_ref, "data": ev.data, "rows": ev.rows}},
             metrics=metrics_to_log({"holdout": table}),
             tags={
                 "mlproj.evaluated_model": ev.model_ref,

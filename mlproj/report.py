@@ -496,7 +496,7 @@ def run_report(
     with run or nullcontext():
         result = _run_report(name, parameters, reports_dir, show_code, kernel, progress, s, cache, run)
         if run is not None:
-            result.tracking = _record_report(run, result, parameters or {})
+            result.tracking = _record_report(run, result, {**s.as_dict(), "parameters": parameters or {}})
     return result
 
 
@@ -506,7 +506,7 @@ def _record_report(run, result: ReportRun, parameters: dict) -> dict:
 
     files = {"report": result.run_dir}
     return run.finish(
-        params={"report": result.name, **{str(k): v for k, v in parameters.items()}},
+        params={**parameters, "report_name": result.name},
         metrics=metrics_to_log(result.metrics),
         tags={
             "mlproj.report": result.name,

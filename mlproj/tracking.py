@@ -23,10 +23,10 @@ from urllib.parse import urlparse
 from .core import Settings, TrackingError, logger
 
 # %% auto #0
-__all__ = ['TRUSTED_PREFIXES', 'HISTORY_TAG', 'tracking_uri', 'artifact_location', 'mlflow_env', 'check_store', 'store_lock',
-           'mlflow_client', 'experiment_id', 'flatten', 'metrics_to_log', 'agent_socket', 'start_agent', 'stop_agent',
-           'TrackedRun', 'run_helper', 'run_agent', 'skops_trusted_types', 'alias_version', 'alias_history',
-           'move_alias', 'register_version']
+__all__ = ['TRUSTED_PREFIXES', 'HISTORY_TAG', 'tracking_uri', 'artifact_location', 'mlflow_env', 'check_store', 'sqlite_lock',
+           'store_lock', 'mlflow_client', 'experiment_id', 'flatten', 'metrics_to_log', 'agent_socket', 'start_agent',
+           'stop_agent', 'TrackedRun', 'run_helper', 'run_agent', 'skops_trusted_types', 'alias_version',
+           'alias_history', 'move_alias', 'register_version']
 
 # %% ../nbs/06b_tracking.ipynb #4010435f
 def tracking_uri(
@@ -109,11 +109,10 @@ def _quiet_mlflow_logs() -> None:
 
 
 @contextmanager
-def store_lock(
-    s: Settings,  # Project settings
+def sqlite_lock(
+    uri: str,  # Tracking URI
 ):
-    "Hold an exclusive file lock beside a SQLite store (no-op for other stores) for the duration of the block."
-    uri = tracking_uri(s)
+    "Hold an exclusive file lock beside the SQLite store `uri` (no-op for other stores) for the duration of the block."
     if not uri.startswith("sqlite:///"):
         yield
         return
@@ -127,6 +126,13 @@ def store_lock(
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def store_lock(
+    s: Settings,  # Project settings
+):
+    "`sqlite_lock` for the project's store."
+    return sqlite_lock(tracking_uri(s))
 
 
 def mlflow_client(
@@ -311,7 +317,6 @@ class TrackedRun:
             "uri": tracking_uri(s),
             "experiment": s.tracking.experiment,
             "artifact_location": artifact_location(s),
-            "lock": tracking_uri(s).startswith("sqlite:///"),
             "run_name": run_name,
             "start_time": int(time.time() * 1000),
             "tags": {
@@ -554,29 +559,12 @@ def _sweep_stale_runs(client, exp_id: str) -> None:
             pass
 
 
-@contextmanager
-def _maybe_lock(cfg: dict):
-    if not cfg.get("lock"):
-        yield
-        return
-    import fcntl
-
-    path = Path(cfg["uri"][len("sqlite:///") :] + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _open_run(cfg: dict):
     "Create the run `cfg` describes (and its experiment if needed); return (client, run_id, experiment_id)."
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    with _maybe_lock(cfg):
+    with sqlite_lock(cfg["uri"]):
         client = MlflowClient(cfg["uri"], cfg["uri"])
         exp = client.get_experiment_by_name(cfg["experiment"])
         if exp is None:
@@ -819,7 +807,7 @@ def _log_finish(client, run_id: str, msg: dict, cfg: dict, logged: dict | None =
     name = spec.get("register")
     if not name:
         return {"model_uri": logged["model_uri"]}
-    with _maybe_lock(cfg):
+    with sqlite_lock(cfg["uri"]):
         return register_version(client, name, run_id, logged["model_id"], spec)
 
 

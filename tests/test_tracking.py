@@ -191,6 +191,7 @@ def test_model_references_are_accepted_by_evaluate(proj: Path, versions: dict) -
     assert tracked.returncode == 0, tracked.stderr
     run = _client(proj).get_run(json.loads(tracked.stdout)["tracking"]["run_id"])
     assert run.data.tags["mlproj.command"] == "evaluate" and "holdout_roc_auc" in run.data.metrics
+    assert run.data.params["evaluate.model"].startswith(f"{NAME}/") and run.data.params["train.seed"] == "0"
     bad = run_cli("evaluate", "--model", "nosuch@champion", cwd=proj, env=ON)
     assert bad.returncode == 2 and "no model 'nosuch@champion'" in bad.stderr and "Traceback" not in bad.stderr
     bad = run_cli("evaluate", "--model", "no/such/path", cwd=proj, env=ON)
@@ -402,5 +403,7 @@ def test_report_runs_are_tracked(proj: Path, versions: dict) -> None:
     exp = c.get_experiment_by_name("mlproj").experiment_id
     run = c.search_runs([exp], "tags.`mlproj.command` = 'report'")[0]
     assert run.info.status == "FINISHED" and "holdout_roc_auc" in run.data.metrics
+    assert run.data.params["report_name"] == "model" and run.data.params["parameters.cv_folds"] == "3"
+    assert "train.seed" in run.data.params and run.data.tags["mlproj.version.scikit-learn"]
     names = {Path(f.path).name for f in c.list_artifacts(run.info.run_id, "report")}
     assert {"report.html", "report.ipynb", "metrics.json"} <= names
