@@ -30,7 +30,8 @@ from mlproj.core import (
 )
 
 # %% auto #0
-__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_reproduce', 'main']
+__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_score', 'cmd_reproduce',
+           'main']
 
 # %% ../nbs/11_cli.ipynb #f31f9019
 def _common(debug_default=False) -> argparse.ArgumentParser:
@@ -184,6 +185,29 @@ def make_parser() -> argparse.ArgumentParser:
     _no_track(p)
 
     _models_parser(sub, common)
+
+    p = sub.add_parser(
+        "score",
+        parents=[common],
+        help="score a CSV or Parquet file in chunks (batch predictions)",
+        description="Score every row of a file with a model, chunk by chunk (memory stays flat), each "
+        "chunk checked against the model's data contract. Rows that break it go to "
+        "<out>.rejects.csv with the reason (--strict stops instead). ID columns are kept; "
+        "the output format follows --out's extension and is written atomically.",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="REF",
+        help="NAME@alias (e.g. mlproj-model@champion), NAME/VERSION, runs:/RUN_ID or an artifact folder",
+    )
+    p.add_argument("--data", required=True, metavar="SRC", help=".csv or .parquet file to score")
+    p.add_argument("--out", required=True, metavar="PATH", help="predictions file: .csv or .parquet")
+    p.add_argument(
+        "--chunksize", type=int, default=100_000, metavar="N", help="rows per chunk (default 100000)"
+    )
+    p.add_argument("--strict", action="store_true", help="fail on the first row that breaks the contract")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON on stdout")
 
     p = sub.add_parser(
         "reproduce",
@@ -580,6 +604,31 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    "`mlproj score`: batch predictions for a file; print the counts."
+    from mlproj.score import score_file
+
+    s = load_settings(path=getattr(args, "settings", None))
+    r = score_file(
+        args.model,
+        args.data,
+        args.out,
+        chunksize=args.chunksize,
+        strict=args.strict,
+        settings=s,
+        show_progress=not getattr(args, "quiet", False),
+    )
+    if args.json:
+        print(json.dumps(r.summary(), indent=2))
+        return 0
+    print(f"scored {r.rows_scored} of {r.rows_read} rows with {r.model}: {r.out}")
+    if r.rows_rejected:
+        print(f"rejected {r.rows_rejected} rows (contract violations): {r.rejects}")
+    for what, n in r.warnings.items():
+        print(f"warning: {n} values: {what}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     "`mlproj reproduce RUN_ID`: re-run a recorded training run; exit 3 if the results differ."
     from mlproj.pipeline import reproduce
@@ -630,6 +679,7 @@ def main(
             "report": cmd_report,
             "models": cmd_models,
             "reproduce": cmd_reproduce,
+            "score": cmd_score,
         }
         return commands[args.command](args)
     except RefusedError as e:

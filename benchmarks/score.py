@@ -1,0 +1,124 @@
+"""Batch scoring: `mlproj score` on a 1,000,000-row file against in-process `predict` on the same rows.
+
+    .venv/bin/python benchmarks/score.py [--repeats 3] [--rows 1000000] [--keep]
+
+Target (issue 5): `mlproj score` reaches at least 70% of the rows/s of the fitted pipeline's own
+`predict_proba` on the same rows already in memory, and its peak memory does not grow with the file
+(shown for 100k and 1M rows). Each `mlproj score` run is a fresh process (imports, model load, reading,
+validation, writing included); its peak RSS comes from `os.wait4`. The in-process figure is the median
+`predict_proba` time in one process that has the whole frame loaded. Model: `hgb` trained (tracking
+off) on 20,000 demo rows. Results: benchmarks/results-score.json, and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True
+
+from run import MLPROJ, PY, log, machine_info, make_env, wait_until_idle  # noqa: E402
+
+TARGET = 0.70
+
+IN_PROCESS = r"""
+import json, sys, time, statistics, warnings
+import joblib, pandas as pd
+warnings.simplefilter("ignore")
+model = joblib.load(sys.argv[1] + "/model.joblib")
+X = pd.read_parquet(sys.argv[2])
+model.predict_proba(X.head(1000))  # warm-up
+times = []
+for _ in range(int(sys.argv[3])):
+    t = time.perf_counter(); model.predict_proba(X); times.append(time.perf_counter() - t)
+print(json.dumps({"rows": len(X), "seconds": times}))
+"""
+
+
+def timed(cmd: list[str], env: dict, cwd: Path) -> tuple[float, int, str]:
+    "Run `cmd`; return (wall s, peak RSS MiB of that process, stdout)."
+    wait_until_idle()
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    return wall, round(usage.ru_maxrss / 1024), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "results-score.json"))
+    args = ap.parse_args()
+    from mlproj.data import make_demo_data
+
+    tmp = Path(tempfile.mkdtemp(prefix="mlproj-bench-score-"))
+    try:
+        (tmp / "settings.ini").write_text("[train]\ncache_dir =\nmodels_dir = models\n[tracking]\nenabled = false\n")
+        env = make_env(tmp, args.threads)
+        make_demo_data(n_rows=20_000, random_state=0).to_csv(tmp / "train.csv", index=False)
+        _, _, out = timed([str(MLPROJ), "train", "--data", "train.csv", "--target", "churned", "--json", "--quiet",
+                           "--n-bootstrap", "0"], env, tmp)
+        artifact = json.loads(out)["artifact"]
+        sizes = {"100k": args.rows // 10, "1M": args.rows}
+        files = {}
+        for name, n in sizes.items():
+            log(f"writing {n} rows")
+            df = make_demo_data(n_rows=n, random_state=1).drop(columns="churned")
+            df.to_csv(tmp / f"{name}.csv", index=False)
+            df.to_parquet(tmp / f"{name}.parquet")
+            files[name] = n
+        res = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
+               "rows": args.rows, "threads": args.threads, "runs": {}}
+        _, _, out = timed([str(PY), "-c", IN_PROCESS, artifact, str(tmp / "1M.parquet"), str(args.repeats)], env, tmp)
+        inproc = json.loads(out)
+        t_in = statistics.median(inproc["seconds"])
+        res["in_process"] = {"seconds": inproc["seconds"], "median_s": t_in, "rows_per_s": args.rows / t_in}
+        log(f"in-process predict_proba: {t_in:.2f}s ({args.rows / t_in:,.0f} rows/s)")
+        for name in sizes:
+            for fmt in ("parquet", "csv"):
+                walls, rss = [], []
+                for _ in range(args.repeats):
+                    wall, mib, _ = timed([str(MLPROJ), "score", "--model", artifact, "--data", f"{name}.{fmt}",
+                                          "--out", f"out-{name}.{fmt}", "--quiet"], env, tmp)
+                    walls.append(wall)
+                    rss.append(mib)
+                    log(f"score {name} {fmt}: {wall:.2f}s, peak {mib} MiB")
+                med = statistics.median(walls)
+                res["runs"][f"{name}.{fmt}"] = {"seconds": walls, "median_s": med, "rows_per_s": sizes[name] / med,
+                                               "peak_rss_mib": rss, "fraction_of_in_process": (sizes[name] / med) /
+                                               res["in_process"]["rows_per_s"]}
+        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        rows = ["| file | `mlproj score` median | rows/s | of in-process | peak RSS |", "|---|---|---|---|---|"]
+        for k, r in res["runs"].items():
+            rows.append(f"| {k} | {r['median_s']:.2f} s | {r['rows_per_s']:,.0f} | **{r['fraction_of_in_process']:.0%}** "
+                        f"| {max(r['peak_rss_mib'])} MiB |")
+        rows.append(f"| in-process `predict_proba`, 1M rows in memory | {t_in:.2f} s | {args.rows / t_in:,.0f} | 100% | - |")
+        print("\n".join(rows))
+    finally:
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
