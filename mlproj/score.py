@@ -130,7 +130,15 @@ class ScoreResult:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_scored / self.seconds) if self.seconds else None,
+            "peak_rss_mib": _peak_rss_mib(),
         }
+
+
+def _peak_rss_mib() -> int:
+    "Peak resident memory of this process so far, in MiB (Linux reports KiB)."
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _count_warnings(X: pd.DataFrame, contract: DataContract, counts: dict) -> None:
