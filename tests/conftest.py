@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # MLflow tracking is exercised on its own in test_tracking.py (which turns it back on); elsewhere it
 # would only add a tracking agent per temporary project.
 os.environ["MLPROJ_TRACKING_ENABLED"] = "false"
+# Two test files run at once (pytest-xdist); one BLAS/OpenMP thread per process keeps them from
+# oversubscribing the cores. Tests that care about threads set their own.
+os.environ.setdefault("MLPROJ_TRAIN_N_THREADS", "1")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 @pytest.fixture(scope="session")
