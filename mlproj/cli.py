@@ -445,13 +445,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         from mlproj.core import atomic_write
 
-        table = {
-            who: json.loads(t.drop(columns="model").to_json(orient="index"))
-            for who, t in ev.metrics.groupby("model")
-        }
         path = atomic_write(
             Path(args.out) / "evaluation.json",
-            json.dumps({**ev.summary(), "metrics_with_ci": table}, indent=2),
+            json.dumps({**ev.summary(), "metrics_with_ci": ev.metrics_with_ci()}, indent=2),
         )
         logger.info(f"wrote {path}")
     if args.json:

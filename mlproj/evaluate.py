@@ -17,9 +17,9 @@ from .core import Task, get_task, progress
 
 # %% auto #0
 __all__ = ['METRIC_FUNCTIONS', 'GREATER_IS_BETTER', 'WEIGHTED_METRIC_FUNCTIONS', 'Predictions', 'predict', 'compute_metrics',
-           'fast_metrics', 'bootstrap_metrics', 'make_cv', 'cross_validate_model', 'summarize_cv', 'importance_scoring',
-           'permutation_importance_table', 'plot_metrics', 'plot_confusion_matrix', 'plot_roc', 'plot_pr',
-           'plot_calibration', 'plot_residuals', 'plot_importance']
+           'fast_metrics', 'bootstrap_weights', 'bootstrap_metrics', 'make_cv', 'cross_validate_model', 'summarize_cv',
+           'importance_scoring', 'permutation_importance_table', 'plot_metrics', 'plot_confusion_matrix', 'plot_roc',
+           'plot_pr', 'plot_calibration', 'plot_residuals', 'plot_importance']
 
 # %% ../nbs/05_evaluate.ipynb #33489935
 @dataclass
@@ -199,6 +199,20 @@ def fast_metrics(
     return {k: float(v[0]) for k, v in WEIGHTED_METRIC_FUNCTIONS[task.name](preds, W).items()}
 
 # %% ../nbs/05_evaluate.ipynb #a1a367b8
+def bootstrap_weights(
+    n: int,  # Rows
+    n_bootstrap: int,  # Resamples
+    random_state: int = 0,  # Seed
+):  # Yields (block, n) float count matrices, blocks of at most ~32 MB
+    "Yield the bootstrap resamples of `n` rows as row-count weight matrices, a block at a time."
+    rng = np.random.default_rng(random_state)
+    block = max(1, min(n_bootstrap, 4_000_000 // max(n, 1)))  # bounds the count matrix to ~32 MB
+    for start in range(0, n_bootstrap, block):
+        yield np.stack(
+            [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(min(block, n_bootstrap - start))]
+        ).astype(float)
+
+
 def bootstrap_metrics(
     task: Task | str,  # Task or its name
     preds: Predictions,  # Holdout predictions
@@ -212,19 +226,11 @@ def bootstrap_metrics(
     table = pd.DataFrame({"value": point})
     table["ci_low"], table["ci_high"] = np.nan, np.nan
     if n_bootstrap:
-        rng = np.random.default_rng(random_state)
         weighted = WEIGHTED_METRIC_FUNCTIONS[task.name]
-        n = len(preds.y_true)
-        block = max(1, min(n_bootstrap, 4_000_000 // max(n, 1)))  # bounds the count matrix to ~32 MB
-        draws = []
-        for start in range(0, n_bootstrap, block):
-            W = np.stack(
-                [
-                    np.bincount(rng.integers(0, n, n), minlength=n)
-                    for _ in range(min(block, n_bootstrap - start))
-                ]
-            ).astype(float)
-            draws.append(pd.DataFrame(weighted(preds, W)))
+        draws = [
+            pd.DataFrame(weighted(preds, W))
+            for W in bootstrap_weights(len(preds.y_true), n_bootstrap, random_state)
+        ]
         draws = pd.concat(draws, ignore_index=True)
         alpha = (1 - level) / 2
         table["ci_low"] = draws.quantile(alpha)

@@ -370,7 +370,6 @@ def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: s
     "Send a finished training run to MLflow: parameters, metrics, provenance tags, the artifact and the model."
     meta = json.loads((result.artifact_dir / "metadata.json").read_text())
     hold = result.holdout[result.holdout.model == "model"]["value"]
-    git = meta.get("git") or {}
     tags = {
         "mlproj.run_id": result.run_id,
         "mlproj.data": result.data,
@@ -382,9 +381,7 @@ def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: s
         "mlproj.model": result.model_name,
         "mlproj.seed": result.seed,
         "mlproj.cached": result.cached,
-        "mlproj.git_dirty": git.get("dirty"),
-        **({"mlflow.source.git.commit": git["commit"]} if git.get("commit") else {}),
-        **{f"mlproj.version.{k}": v for k, v in meta.get("versions", {}).items()},
+        # git commit, dirty flag and library versions: tagged by TrackedRun on every run
         **{f"mlproj.sha256.{k}": v for k, v in meta["files"].items()},
     }
     version_tags = {
@@ -562,6 +559,16 @@ class EvaluationResult:
             "baseline_metrics": {m: float(v) for m, v in t[t.model == "baseline"]["value"].items()},
         }
 
+    def metrics_with_ci(self) -> dict:
+        "Return `{model|baseline: {metric: {value, ci_low, ci_high}}}` (what evaluation.json holds)."
+        return {
+            who: {
+                m: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+                for m, row in t.drop(columns="model").iterrows()
+            }
+            for who, t in self.metrics.groupby("model")
+        }
+
 
 def evaluate(
     artifact: str
@@ -586,13 +593,7 @@ def evaluate(
 
 
 def _record_evaluation(run: TrackedRun, ev: EvaluationResult, s: Settings) -> dict:
-    table = {
-        who: {
-            m: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
-            for m, row in t.drop(columns="model").iterrows()
-        }
-        for who, t in ev.metrics.groupby("model")
-    }
+    table = ev.metrics_with_ci()
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "evaluation.json"
         path.write_text(json.dumps({**ev.summary(), "metrics_with_ci": table}, indent=2))

@@ -200,21 +200,18 @@ def paired_bootstrap(
     level: float = 0.95,  # Confidence level
 ) -> dict:  # {'metric', 'a', 'b', 'diff', 'ci_low', 'ci_high', 'greater_is_better', 'better'}
     "Return `metric(b) - metric(a)` with a paired percentile-bootstrap CI and whether b is better beyond noise."
-    from mlproj.evaluate import WEIGHTED_METRIC_FUNCTIONS, fast_metrics
+    from mlproj.evaluate import WEIGHTED_METRIC_FUNCTIONS, bootstrap_weights, fast_metrics
 
     t = get_task(task)
     metric = metric or t.primary_metric
     n = len(a.y_true)
-    rng = np.random.default_rng(random_state)
     fn = WEIGHTED_METRIC_FUNCTIONS[t.name]
-    diffs = []
-    block = max(1, min(n_bootstrap, 4_000_000 // max(n, 1)))
-    for start in range(0, n_bootstrap, block):
-        W = np.stack(
-            [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(min(block, n_bootstrap - start))]
-        ).astype(float)
-        diffs.append(np.asarray(fn(b, W)[metric]) - np.asarray(fn(a, W)[metric]))
-    diffs = np.concatenate(diffs)
+    diffs = np.concatenate(
+        [
+            np.asarray(fn(b, W)[metric]) - np.asarray(fn(a, W)[metric])
+            for W in bootstrap_weights(n, n_bootstrap, random_state)
+        ]
+    )
     alpha = (1 - level) / 2
     lo, hi = (float(x) for x in np.nanquantile(diffs, [alpha, 1 - alpha]))
     va, vb = fast_metrics(t, a)[metric], fast_metrics(t, b)[metric]

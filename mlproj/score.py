@@ -160,13 +160,14 @@ def _count_warnings(X: pd.DataFrame, contract: DataContract, counts: dict) -> No
 
 
 def _predictions(model, X: pd.DataFrame) -> pd.DataFrame:
-    if hasattr(model, "predict_proba"):
-        proba = model.predict_proba(X)
-        classes = np.asarray(model.classes_)
-        out = pd.DataFrame(proba, index=X.index, columns=[f"proba_{c}" for c in classes])
-        out.insert(0, "prediction", classes[proba.argmax(axis=1)])
-        return out
-    return pd.DataFrame({"prediction": np.asarray(model.predict(X), dtype=float)}, index=X.index)
+    "The prediction and, for classifiers, one `proba_<class>` column per class (`evaluate.predict`, no labels)."
+    from mlproj.evaluate import predict
+
+    p = predict(model, X, np.full(len(X), np.nan))
+    out = pd.DataFrame({"prediction": p.y_pred}, index=X.index)
+    if p.proba is not None:
+        out = out.join(pd.DataFrame(p.proba, index=X.index, columns=[f"proba_{c}" for c in p.classes]))
+    return out
 
 
 class _AtomicTable:

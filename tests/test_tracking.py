@@ -176,6 +176,11 @@ def test_promotion_is_earned_refused_forced_and_rolled_back(proj: Path, versions
         "initial", "promote", "force-promote", "rollback",
     ]
     assert history[-1]["from"] == worse and history[-1]["to"] == "2"
+    unknown = run_cli("models", "rollback", "nosuch-model", cwd=proj, env=ON)
+    assert unknown.returncode == 2 and "no registered model 'nosuch-model'" in unknown.stderr
+    not_registered = run_cli("models", "promote", versions["1"]["artifact"], cwd=proj, env=ON)
+    assert not_registered.returncode == 2 and "is not a registered model version" in not_registered.stderr
+    assert "Traceback" not in unknown.stderr + not_registered.stderr
     listed = json.loads(run_cli("models", "list", "--json", cwd=proj, env=ON).stdout)
     assert {r["version"]: r["aliases"] for r in listed if r["name"] == NAME}["2"] == ["champion"]
 
