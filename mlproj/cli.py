@@ -30,8 +30,8 @@ from mlproj.core import (
 )
 
 # %% auto #0
-__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_score', 'cmd_reproduce',
-           'main']
+__all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_score', 'cmd_serve',
+           'cmd_reproduce', 'main']
 
 # %% ../nbs/11_cli.ipynb #f31f9019
 def _common(debug_default=False) -> argparse.ArgumentParser:
@@ -208,6 +208,27 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--strict", action="store_true", help="fail on the first row that breaks the contract")
     p.add_argument("--json", action="store_true", help="print the counts as JSON on stdout")
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve a model over HTTP (FastAPI on uvicorn)",
+        description="Serve a model: POST /predict (schema from its data contract, see /docs), POST "
+        "/invocations (MLflow's scoring formats), GET /health, /ready, /metadata, /metrics (Prometheus), "
+        "POST /reload (or SIGHUP) to load what REF points to now. Every prediction goes to the "
+        "[serve] log. With MLPROJ_SERVE_TOKEN set, /predict, /invocations and /reload need "
+        "'Authorization: Bearer <token>'. SIGTERM or Ctrl-C stops gracefully.",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="REF",
+        help="NAME@alias (e.g. mlproj-model@champion), NAME/VERSION, runs:/RUN_ID or an artifact folder",
+    )
+    p.add_argument("--host", help="address to bind (default [serve] host: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default [serve] port: 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default [serve] workers: 1)")
+    p.add_argument("--access-log", action="store_true", help="log one line per request on stderr")
 
     p = sub.add_parser(
         "reproduce",
@@ -625,6 +646,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    "`mlproj serve`: serve a model over HTTP until stopped; print its URL on stdout."
+    from mlproj.serve import serve
+
+    s = load_settings(path=getattr(args, "settings", None))
+
+    def ready(url: str, model) -> None:
+        print(f"serving {model.resolved.label} at {url} (docs: {url}/docs)", flush=True)
+
+    try:
+        serve(args.model, args.host, args.port, args.workers, s, access_log=args.access_log, on_ready=ready)
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C: uvicorn has already stopped gracefully
+        pass
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     "`mlproj reproduce RUN_ID`: re-run a recorded training run; exit 3 if the results differ."
     from mlproj.pipeline import reproduce
@@ -676,6 +713,7 @@ def main(
             "models": cmd_models,
             "reproduce": cmd_reproduce,
             "score": cmd_score,
+            "serve": cmd_serve,
         }
         return commands[args.command](args)
     except RefusedError as e:

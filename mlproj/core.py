@@ -24,9 +24,9 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['SETTINGS_FILE', 'SECTIONS', 'TASKS', 'logger', 'MlprojError', 'ConfigError', 'DataError', 'SchemaError',
            'DataNotFoundError', 'ArtifactError', 'ReportError', 'TrackingError', 'RefusedError', 'find_project_dir',
-           'DataSettings', 'TrainSettings', 'ReportSettings', 'QualitySettings', 'TrackingSettings', 'Settings',
-           'coerce_value', 'load_settings', 'Task', 'register_task', 'get_task', 'atomic_write', 'atomic_dir',
-           'point_latest', 'make_run_id', 'configure_logging', 'progress']
+           'DataSettings', 'TrainSettings', 'ReportSettings', 'QualitySettings', 'TrackingSettings', 'ServeSettings',
+           'Settings', 'coerce_value', 'load_settings', 'Task', 'register_task', 'get_task', 'atomic_write',
+           'atomic_dir', 'point_latest', 'make_run_id', 'configure_logging', 'progress']
 
 # %% ../nbs/00_core.ipynb #4703a7b0
 class MlprojError(Exception):
@@ -153,6 +153,22 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    "The `[serve]` section: the prediction server and its prediction log."
+
+    host: str = "127.0.0.1"  # address `mlproj serve` binds; 0.0.0.0 exposes it to the network
+    port: int = 8000
+    workers: int = 1  # uvicorn worker processes
+    threads: int = 0  # OpenMP/BLAS threads per worker; 0: the cores divided among the workers
+    fast_path: bool = True  # answer with the NumPy inference path when it matches the pipeline
+    max_body_bytes: int = 1_048_576  # larger request bodies get 413
+    max_records: int = 10_000  # more records in one request get 413
+    log: str = "predictions.sqlite"  # prediction log: .sqlite/.db file, or a folder for Parquet files; empty: none
+    flush_seconds: float = 1.0  # the log is written at least this often ...
+    flush_rows: int = 1000  # ... or as soon as this many predictions wait
+
+
+@dataclass(frozen=True)
 class Settings:
     "All of mlproj's project settings, one attribute per `settings.ini` section."
 
@@ -161,6 +177,7 @@ class Settings:
     report: ReportSettings = field(default_factory=ReportSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     project_dir: Path = field(default_factory=Path.cwd)  # folder relative paths are resolved against
     origin: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> where its value came from
 
@@ -182,6 +199,7 @@ SECTIONS = {
     "report": ReportSettings,
     "quality": QualitySettings,
     "tracking": TrackingSettings,
+    "serve": ServeSettings,
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -356,6 +374,13 @@ def _check_settings(s: Settings) -> None:
         bad("train.n_threads", f"n_threads must be >= 0; got {s.train.n_threads}", "Use 0 for one per core.")
     if s.train.task != "auto" and s.train.task not in TASKS:
         bad("train.task", f"unknown task {s.train.task!r}", f"Use one of {['auto', *TASKS]}.")
+    for key in ("port", "workers", "max_body_bytes", "max_records", "flush_rows"):
+        low, high = (0, 65535) if key == "port" else (1, 1 << 40)
+        if not low <= getattr(s.serve, key) <= high:
+            bad(f"serve.{key}", f"{key} must be between {low} and {high}; got {getattr(s.serve, key)}", "See settings.ini.")
+    if s.serve.threads < 0 or s.serve.flush_seconds <= 0:
+        key = "serve.threads" if s.serve.threads < 0 else "serve.flush_seconds"
+        bad(key, f"{key.split('.')[1]} must be positive", "Use threads = 0 for automatic, flush_seconds = 1.")
 
 # %% ../nbs/00_core.ipynb #5e10407a
 @dataclass(frozen=True)

@@ -1,0 +1,451 @@
+"""`mlproj serve` as a real uvicorn process on 127.0.0.1 with an ephemeral port, exercised over HTTP:
+every endpoint, bad requests, an MLflow client, auth, reloads under load, the prediction log on
+SIGTERM, a bounded load test and a bounded schemathesis run."""
+
+import http.client
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from conftest import run_cli
+
+from mlproj.core import load_settings
+from mlproj.data import make_demo_data
+from mlproj.registry import load_model
+
+pytestmark = pytest.mark.slow
+
+FAST = ["--cv-folds", "3", "--n-bootstrap", "20", "--quiet"]
+ENV = {"MLPROJ_SERVE_THREADS": "1", "MLPROJ_SERVE_FLUSH_SECONDS": "0.2"}
+
+
+class Server:
+    "`mlproj serve` in a subprocess; `url` once it listens."
+
+    def __init__(self, cwd: Path, *args: str, env: dict | None = None, timeout: float = 120):
+        self.cwd = cwd
+        self.out, self.err = (
+            cwd / f"serve-{time.monotonic_ns()}.out",
+            cwd / f"serve-{time.monotonic_ns()}.err",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlproj", "serve", "--port", "0", *args],
+            cwd=cwd,
+            env={**os.environ, **ENV, **(env or {})},
+            stdout=self.out.open("w"),
+            stderr=self.err.open("w"),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.out.read_text()
+            if " at http://" in line:
+                self.url = line.split(" at ")[1].split()[0]
+                self.port = int(self.url.rsplit(":", 1)[1])
+                break
+            assert self.proc.poll() is None, f"mlproj serve exited: {self.err.read_text()[-3000:]}"
+            time.sleep(0.1)
+        else:
+            raise AssertionError("mlproj serve did not print its URL")
+        while time.monotonic() < deadline:  # the URL is printed when the socket listens; wait for the app
+            try:
+                if requests.get(self.url + "/ready", timeout=5).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            assert self.proc.poll() is None, f"mlproj serve exited: {self.err.read_text()[-3000:]}"
+            time.sleep(0.1)
+        raise AssertionError(f"{self.url}/ready did not answer: {self.err.read_text()[-3000:]}")
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path: str, body=None, **kw) -> requests.Response:
+        return (
+            requests.post(self.url + path, json=body, timeout=60, **kw)
+            if body is not None
+            else requests.post(self.url + path, timeout=60, **kw)
+        )
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("mlproj serve did not stop on SIGTERM") from None
+
+
+def _train(project: Path, *args: str, env: dict | None = None) -> dict:
+    proc = run_cli(
+        "train", "--data", "churn.csv", "--target", "churned", "--json", *FAST, *args, cwd=project, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    "JSON-ready records: NaN becomes null, as a client would send it."
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in df.to_dict("records")
+    ]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("serve")
+    (d / "settings.ini").write_text("[serve]\nlog = predictions.sqlite\n")
+    make_demo_data(n_rows=2000, random_state=0).to_csv(d / "churn.csv", index=False)
+    make_demo_data(n_rows=300, random_state=1).drop(columns="churned").to_csv(d / "new.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def model_dir(project: Path) -> Path:
+    return project / _train(project, "--model", "hgb")["artifact"]
+
+
+@pytest.fixture(scope="module")
+def server(project: Path, model_dir: Path):
+    srv = Server(project, "--model", str(model_dir))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def new_rows(project: Path) -> pd.DataFrame:
+    return pd.read_csv(project / "new.csv")
+
+
+def test_predict_matches_the_pipeline(
+    server: Server, model_dir: Path, new_rows: pd.DataFrame, project: Path
+) -> None:
+    model, meta, _ = load_model(model_dir, load_settings(project_dir=project, env={}))
+    r = server.post("/predict", _records(new_rows))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    want = model.predict_proba(new_rows)
+    got = np.array([[p[str(c)] for c in model.classes_] for p in out["probabilities"]])
+    assert np.abs(got - want).max() <= 1e-9  # the fast path's stated tolerance
+    assert out["predictions"] == model.predict(new_rows).tolist()
+    assert out["model"]["run_id"] == meta["run_id"] and r.headers["X-Request-ID"] == out["request_id"]
+    one = server.post("/predict", _records(new_rows.head(1))[0], headers={"X-Request-ID": "req-1"})
+    assert (
+        one.status_code == 200 and one.json()["request_id"] == "req-1" and len(one.json()["predictions"]) == 1
+    )
+    # unseen category and unknown field: scored, and said so in the body and a header
+    odd = {**_records(new_rows.head(1))[0], "plan": "platinum", "colour": "red"}
+    w = server.post("/predict", odd)
+    assert w.status_code == 200 and "plan: unseen category (1)" in w.json()["warnings"]
+    assert "colour: unknown field, ignored (1)" in json.loads(w.headers["X-Mlproj-Warnings"])
+
+
+def _raw(server: Server, path: str, data: bytes | str, headers: dict | None = None, method: str = "POST"):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(method, path, data, {"Content-Type": "application/json", **(headers or {})})
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, json.loads(body) if body else {}
+
+
+def test_bad_requests_get_4xx_with_one_sentence(server: Server, new_rows: pd.DataFrame) -> None:
+    good = _records(new_rows.head(1))[0]
+    cases = [
+        (b'{"plan": ', 422, "not valid JSON"),
+        (b"", 422, "body is empty"),
+        (b"[]", 422, "empty list"),
+        (b'"text"', 422, "JSON object"),
+        (
+            json.dumps({k: v for k, v in good.items() if k != "tenure_months"}),
+            422,
+            "'tenure_months': missing",
+        ),
+        (json.dumps({**good, "tenure_months": "long"}), 422, "'tenure_months'"),
+        (json.dumps({**good, "autopay": "maybe"}), 422, "'autopay'"),
+        (json.dumps({**good, "signup_date": "yesterday"}), 422, "'signup_date'"),
+        (json.dumps({**good, "monthly_usage": float("nan")}), 422, "NaN"),
+        (json.dumps([good, {**good, "support_calls": float("inf")}]), 422, "record 1"),
+        (json.dumps([{}] * 10_001), 413, "max_records"),
+        (b"[" + b"1," * 600_000 + b"1]", 413, "max_body_bytes"),
+    ]
+    for body, status, words in cases:
+        got, detail = _raw(server, "/predict", body)
+        assert (got, words) == (status, words) and words in detail["detail"], (body[:80], got, detail)
+        assert "\n" not in detail["detail"] and detail["detail"].endswith(".")
+    assert _raw(server, "/nowhere", b"{}", method="GET")[0] == 404
+    assert _raw(server, "/predict", b"", method="GET")[0] == 405
+    assert _raw(server, "/invocations", b'{"columns": []}')[1]["error_code"] == "BAD_REQUEST"
+    metrics = server.get("/metrics").text
+    assert not [line for line in metrics.splitlines() if 'status="5' in line]
+
+
+def test_mlflow_clients_work_unchanged(
+    server: Server, model_dir: Path, new_rows: pd.DataFrame, project: Path
+) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    model, _, _ = load_model(model_dir, load_settings(project_dir=project, env={}))
+    want = model.predict(new_rows).tolist()
+    client = ScoringServerClient("127.0.0.1", server.port)
+    client.wait_server_ready(timeout=30)
+    resp = client.invoke(new_rows)  # dataframe_split, missing values as NaN
+    assert resp["predictions"] == want
+    recs = _records(new_rows)
+    for body in (
+        {"dataframe_records": recs},
+        {"instances": recs},
+        {"inputs": {c: [r[c] for r in recs] for c in new_rows.columns}},
+    ):
+        r = server.post("/invocations", body)
+        assert r.status_code == 200 and r.json() == {"predictions": want}, r.text[:300]
+    csv = new_rows.to_csv(index=False)
+    r = requests.post(server.url + "/invocations", data=csv, headers={"Content-Type": "text/csv"}, timeout=30)
+    assert r.status_code == 200 and r.json()["predictions"] == want
+
+
+def test_health_ready_metadata_metrics_docs(server: Server, model_dir: Path) -> None:
+    assert server.get("/health").json() == {"status": "ok"}
+    ready = server.get("/ready").json()
+    assert ready["status"] == "ready" and "fast path" in ready["inference"]
+    meta = server.get("/metadata").json()
+    meta_file = json.loads((model_dir / "metadata.json").read_text())
+    assert meta["model"]["run_id"] == meta_file["run_id"] and meta["classes"] == ["no", "yes"]
+    assert {c["name"] for c in meta["contract"]["columns"]} >= {"plan", "tenure_months", "signup_date"}
+    assert meta["metrics"] == meta_file["metrics"] and meta["data_sha256"] == meta_file["data_sha256"]
+    schema = server.get("/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"plan", "tenure_months", "autopay"} <= set(body["anyOf"][0]["properties"])
+    assert "tenure_months" in body["anyOf"][0]["required"] and server.get("/docs").status_code == 200
+    server.post(
+        "/predict",
+        [
+            {
+                "plan": "basic",
+                "tenure_months": 1,
+                "monthly_usage": 2,
+                "support_calls": 0,
+                "autopay": True,
+                "signup_date": "2020-01-01",
+            }
+        ],
+    )
+    m = server.get("/metrics").text
+    n_ok = [
+        line
+        for line in m.splitlines()
+        if line.startswith('mlproj_http_requests_total{endpoint="/predict",method="POST",status="200"}')
+    ]
+    assert n_ok and float(n_ok[0].split()[-1]) >= 1
+    assert 'mlproj_predictions_total{label="' in m or "mlproj_predictions_total{" in m
+    assert 'mlproj_http_request_duration_seconds_bucket{endpoint="/predict",le="0.005"}' in m
+    assert "mlproj_input_warnings_total" in m
+
+
+def test_bearer_token(project: Path, model_dir: Path, new_rows: pd.DataFrame) -> None:
+    srv = Server(project, "--model", str(model_dir), env={"MLPROJ_SERVE_TOKEN": "s3cret"})
+    try:
+        rec = _records(new_rows.head(1))[0]
+        r = srv.post("/predict", rec)
+        assert (
+            r.status_code == 401
+            and r.headers["WWW-Authenticate"] == "Bearer"
+            and "Bearer" in r.json()["detail"]
+        )
+        assert srv.post("/predict", rec, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert srv.post("/reload").status_code == 401
+        assert srv.post("/invocations", {"dataframe_records": [rec]}).status_code == 401
+        assert srv.post("/predict", rec, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert srv.get("/health").status_code == 200 and srv.get("/ready").status_code == 200
+    finally:
+        assert srv.stop() == 0
+
+
+def _hammer(
+    url: str, body: bytes, seconds: float, statuses: Counter, seen: set, stop: threading.Event | None = None
+):
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (stop and stop.is_set()):
+        try:
+            conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            statuses[r.status] += 1
+            if r.status == 200:
+                seen.add(json.loads(data)["model"]["run_id"])
+        except (OSError, http.client.HTTPException) as e:
+            statuses[type(e).__name__] += 1
+            conn.close()
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.close()
+
+
+def test_load_8_clients_10_seconds_no_server_errors(server: Server, new_rows: pd.DataFrame) -> None:
+    recs = _records(new_rows)
+    bodies = [json.dumps(recs[i]).encode() for i in range(7)] + [b'{"plan": 1}']  # one client sends bad input
+    statuses: Counter = Counter()
+    threads = [threading.Thread(target=_hammer, args=(server.url, b, 10, statuses, set())) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses[200] > 100 and statuses[422] > 10
+    assert set(statuses) == {200, 422}, statuses  # no 5xx, no dropped connection
+
+
+def test_schemathesis_finds_no_server_errors(server: Server) -> None:
+    st = Path(sys.executable).with_name("st")
+    proc = subprocess.run(
+        [
+            str(st),
+            "run",
+            server.url + "/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "20",
+            "--generation-deterministic",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=server.cwd,  # schemathesis keeps a .schemathesis/ folder there
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "No issues found" in proc.stdout and "Tested: 9" in proc.stdout  # every operation, incl. /predict
+
+
+def test_sigterm_flushes_the_prediction_log(project: Path, model_dir: Path, new_rows: pd.DataFrame) -> None:
+    # a flush interval far beyond the test: only the shutdown can write the log
+    env = {
+        "MLPROJ_SERVE_FLUSH_SECONDS": "3600",
+        "MLPROJ_SERVE_FLUSH_ROWS": "100000",
+        "MLPROJ_SERVE_LOG": "plog",
+    }
+    srv = Server(project, "--model", str(model_dir), env=env)
+    recs = _records(new_rows)
+    ids = set()
+    for i in range(40):
+        r = srv.post("/predict", recs[i] if i % 2 else recs[i : i + 3])
+        assert r.status_code == 200
+        ids.add(r.json()["request_id"])
+    assert not list((project / "plog").glob("*.parquet"))
+    assert srv.stop() == 0
+    log = pd.concat(pd.read_parquet(p) for p in (project / "plog").glob("*.parquet"))
+    assert len(log) == 20 + 20 * 3 and set(log["request_id"]) == ids
+    first = log[log["request_id"] == next(iter(ids))].iloc[0]
+    assert set(json.loads(first["inputs"])) >= {"plan", "tenure_months"} and first["latency_ms"] > 0
+    assert json.loads(first["prediction"]) in ("yes", "no") and set(json.loads(first["probabilities"])) == {
+        "yes",
+        "no",
+    }
+
+
+def test_reload_under_load_and_refused_reload(project: Path, model_dir: Path, new_rows: pd.DataFrame) -> None:
+    "Serve `models/latest`; retrain; POST /reload while 4 clients keep asking; a tampered model is refused."
+    srv = Server(project, "--model", "models/latest")
+    try:
+        old = srv.get("/ready").json()["model"]["run_id"]
+        new_run = _train(project, "--model", "linear")["run_id"]
+        body = json.dumps(_records(new_rows.head(1))[0]).encode()
+        statuses, seen, stop = Counter(), set(), threading.Event()
+        threads = [
+            threading.Thread(target=_hammer, args=(srv.url, body, 60, statuses, seen, stop)) for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        r = srv.post("/reload")
+        time.sleep(1)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert r.status_code == 200 and r.json()["reloaded"] is True, r.text
+        assert set(statuses) == {200} and seen == {old, new_run}, (statuses, seen)
+        assert srv.get("/ready").json()["model"]["run_id"] == new_run
+        # a model whose file no longer matches its recorded SHA-256 is not swapped in
+        bad_run = _train(project, "--model", "dummy")["run_id"]
+        with open(project / "models" / bad_run / "model.joblib", "ab") as f:
+            f.write(b"tampered")
+        r = srv.post("/reload")
+        assert r.status_code == 409 and "kept" in r.json()["detail"] and "SHA-256" in r.json()["detail"], (
+            r.text
+        )
+        assert srv.get("/ready").json()["model"]["run_id"] == new_run
+        assert srv.post("/predict", json.loads(body)).status_code == 200
+        # SIGHUP reloads too, once the model is good again
+        good_run = _train(project, "--model", "dummy")["run_id"]
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while srv.get("/ready").json()["model"]["run_id"] != good_run:
+            assert time.monotonic() < deadline, "SIGHUP did not reload"
+            time.sleep(0.2)
+        assert 'mlproj_model_reloads_total{result="refused"} 1.0' in srv.get("/metrics").text
+    finally:
+        assert srv.stop() == 0
+
+
+def test_serve_the_champion_then_a_new_champion_with_two_workers(
+    tmp_path: Path, project: Path, new_rows: pd.DataFrame
+) -> None:
+    "The registry path: serve NAME@champion with 2 workers; promote another version; /reload rolls the workers."
+    (tmp_path / "settings.ini").write_text("[tracking]\nmodel_name = churn\nagent_idle = 60\n")
+    (tmp_path / "churn.csv").symlink_to(project / "churn.csv")
+    on = {"MLPROJ_TRACKING_ENABLED": "true"}
+    v1 = _train(tmp_path, "--model", "hgb", env=on)
+    assert v1["tracking"]["aliases"] == ["champion"]
+    srv = Server(
+        tmp_path, "--model", "churn@champion", "--workers", "2", env={**on, "MLPROJ_SERVE_THREADS": "1"}
+    )
+    try:
+        rec = _records(new_rows.head(1))[0]
+        assert srv.post("/predict", rec).json()["model"]["version"] == "1"
+        _train(tmp_path, "--model", "linear", env=on)
+        proc = run_cli(
+            "models", "promote", "churn/2", "--force", "--reason", "serve test", cwd=tmp_path, env=on
+        )
+        assert proc.returncode == 0, proc.stderr
+        r = srv.post("/reload")
+        assert r.status_code == 200 and r.json()["model"].startswith("churn/2"), r.text
+        deadline = time.monotonic() + 120
+        versions = set()
+        while versions != {"2"}:  # both workers replaced
+            assert time.monotonic() < deadline, "the workers were not restarted"
+            versions = {srv.post("/predict", rec).json()["model"]["version"] for _ in range(10)}
+            time.sleep(0.2)
+        m = srv.get("/metrics").text  # multiprocess mode: the workers' counts added up
+        assert 'mlproj_http_requests_total{endpoint="/predict",method="POST",status="200"}' in m
+    finally:
+        assert srv.stop() == 0
+        from mlproj.tracking import stop_agent
+
+        stop_agent(load_settings(project_dir=tmp_path, env={}))
+
+
+def test_cli_bad_input(project: Path, server: Server) -> None:
+    proc = run_cli("serve", "--model", "no-such-model@champion", cwd=project)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, (
+        proc.stderr
+    )
+    proc = run_cli("serve", "--model", "models/latest", "--port", str(server.port), cwd=project, env=ENV)
+    assert proc.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in proc.stderr, proc.stderr
+    proc = run_cli("serve", "--model", "models/latest", "--workers", "0", cwd=project, timeout=60)
+    assert proc.returncode == 2 and "--workers" in proc.stderr
