@@ -163,7 +163,7 @@ class ServeSettings:
     fast_path: bool = True  # answer with the NumPy inference path when it matches the pipeline
     max_body_bytes: int = 1_048_576  # larger request bodies get 413
     max_records: int = 10_000  # more records in one request get 413
-    log: str = "predictions.sqlite"  # prediction log: .sqlite/.db file, or a folder for Parquet files; empty: none
+    log: str = "predictions.sqlite"  # prediction log: .sqlite/.db file or Parquet folder; empty: none
     flush_seconds: float = 1.0  # the log is written at least this often ...
     flush_rows: int = 1000  # ... or as soon as this many predictions wait
 
@@ -377,7 +377,11 @@ def _check_settings(s: Settings) -> None:
     for key in ("port", "workers", "max_body_bytes", "max_records", "flush_rows"):
         low, high = (0, 65535) if key == "port" else (1, 1 << 40)
         if not low <= getattr(s.serve, key) <= high:
-            bad(f"serve.{key}", f"{key} must be between {low} and {high}; got {getattr(s.serve, key)}", "See settings.ini.")
+            bad(
+                f"serve.{key}",
+                f"{key} must be between {low} and {high}; got {getattr(s.serve, key)}",
+                "See settings.ini.",
+            )
     if s.serve.threads < 0 or s.serve.flush_seconds <= 0:
         key = "serve.threads" if s.serve.threads < 0 else "serve.flush_seconds"
         bad(key, f"{key.split('.')[1]} must be positive", "Use threads = 0 for automatic, flush_seconds = 1.")
