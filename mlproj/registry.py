@@ -109,11 +109,11 @@ def resolve_model(
     settings: Settings | None = None,  # Project settings; loaded if None
 ) -> ResolvedModel:
     "Resolve `ref` to a local artifact folder, downloading a registered or logged model if needed."
-    from mlflow.exceptions import MlflowException
-
     r = parse_ref(ref)
     if r.kind == "path":
-        return ResolvedModel(r, r.path)
+        return ResolvedModel(r, r.path)  # a local artifact: no need to import mlflow (about 2 s)
+    from mlflow.exceptions import MlflowException
+
     s = settings or load_settings()
     client = mlflow_client(s)
     try:

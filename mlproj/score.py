@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,9 @@ __all__ = ['SUFFIXES', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_fi
 
 # %% ../nbs/09_score.ipynb #f649d168
 SUFFIXES = (".csv", ".parquet")
+_NA_VALUES = ["", *"#N/A|#N/A N/A|#NA|-1.#IND|-1.#QNAN|-NaN|-nan|1.#IND|1.#QNAN|<NA>|N/A|NA|NULL".split("|")]
+_NA_VALUES += ["NaN", "None", "n/a", "nan", "null"]  # with the line above: pandas.read_csv's missing values
+_TRUE, _FALSE = ["True", "TRUE", "true"], ["False", "FALSE", "false"]  # what read_csv takes for booleans
 
 
 def _check_source(path: Path) -> None:
@@ -39,14 +43,74 @@ def _check_source(path: Path) -> None:
         raise DataError(f"data file {path} is empty; point --data at a file with a header row and data rows.")
 
 
+def _typed(text, kind: str | None):
+    "A text column of a CSV chunk typed as `pandas.read_csv` would type it (`kind`: 'text', 'date' or None)."
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def all_bool(t):
+        return pc.all(pc.or_(pc.is_null(t), pc.is_in(t, value_set=pa.array(_TRUE + _FALSE)))).as_py()
+
+    if kind == "text":
+        return text
+    head = text.slice(0, 1000)  # a failed cast costs a pass over the column: try the first rows first
+    for to in ([pa.timestamp("us")] if kind == "date" else []) + [pa.int64(), pa.float64()]:
+        try:
+            pc.cast(head, to)
+            return pc.cast(text, to)
+        except pa.ArrowInvalid:
+            pass
+    if all_bool(head) and all_bool(text):
+        return pc.if_else(
+            pc.is_null(text), pa.scalar(None, pa.bool_()), pc.is_in(text, value_set=pa.array(_TRUE))
+        )
+    return text
+
+
+def _csv_tables(path: Path, chunksize: int, kinds: dict[str, str]):
+    "Yield the CSV at `path` as pyarrow tables of `chunksize` rows (the last may be shorter), typed by `_typed`."
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    from mlproj.data import _csv_layout
+
+    sep = _csv_layout(path)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    reader = pv.open_csv(  # parses on pyarrow's own threads, a few blocks ahead
+        path,
+        read_options=pv.ReadOptions(block_size=1 << 20),  # it reads blocks ahead: bigger ones cost memory
+        parse_options=pv.ParseOptions(delimiter=sep),
+        convert_options=pv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, null_values=_NA_VALUES, strings_can_be_null=True
+        ),
+    )
+
+    def typed(table):
+        return pa.table({c: _typed(table[c], kinds.get(c)) for c in table.column_names})
+
+    pending, rows = [], 0
+    for batch in reader:
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= chunksize:
+            table = pa.Table.from_batches(pending, reader.schema)
+            yield typed(table.slice(0, chunksize))
+            rest = table.slice(chunksize)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield typed(pa.Table.from_batches(pending, reader.schema))
+
+
 def iter_chunks(
     path: str | Path,  # .csv or .parquet file
     chunksize: int = 100_000,  # Rows per chunk
     text_columns: list[str] | None = None,  # Columns to read as text (CSV only)
+    date_columns: list[str] | None = None,  # Columns to read as dates when they are ISO 8601 (CSV only)
 ):  # Yields data frames indexed by file row number
     "Yield the rows of `path` in chunks of at most `chunksize` rows."
-    from mlproj.data import _csv_layout
-
     path = Path(path)
     _check_source(path)
     if chunksize < 1:
@@ -54,28 +118,25 @@ def iter_chunks(
     start = 0
     try:
         if path.suffix.lower() == ".csv":
-            sep = _csv_layout(path)
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                header = pd.read_csv(f, sep=sep, nrows=0).columns
-            dtype = {c: "str" for c in text_columns or [] if c in header}
-            reader = pd.read_csv(
-                path, sep=sep, encoding="utf-8-sig", chunksize=chunksize, dtype=dtype, low_memory=False
-            )
-            for chunk in reader:
-                chunk.index = pd.RangeIndex(start, start + len(chunk))
-                start += len(chunk)
-                yield chunk
+            kinds = {c: "text" for c in text_columns or []} | {c: "date" for c in date_columns or []}
+            tables = _csv_tables(path, chunksize, kinds)
         else:
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
-                chunk = batch.to_pandas()
-                chunk.index = pd.RangeIndex(start, start + len(chunk))
-                start += len(chunk)
-                yield chunk
+            tables = pq.ParquetFile(path).iter_batches(batch_size=chunksize)
+        for table in tables:
+            chunk = table.to_pandas()
+            if path.suffix.lower() == ".csv":  # booleans with gaps: NaN for missing, as read_csv has it
+                for c in chunk.select_dtypes("object").columns:
+                    chunk[c] = chunk[c].where(chunk[c].notna(), np.nan)
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
     except UnicodeDecodeError as e:
         raise DataError(f"data file {path} is not UTF-8 (byte {e.start}); re-save it as UTF-8.") from e
-    except (ValueError, OSError, pd.errors.ParserError) as e:
+    except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        if "invalid UTF8" in str(e):  # found by pyarrow past the start of the file
+            raise DataError(f"data file {path} is not UTF-8 (after row {start}); re-save it as UTF-8.") from e
         raise DataError(
             f"cannot read {path} near row {start}: {e}. Check that it is a valid {path.suffix[1:]} file."
         ) from e
@@ -89,6 +150,8 @@ def reject_reasons(
     reasons: dict[object, list[str]] = {}
 
     def flag(mask, col, what):
+        if not mask.any():  # the usual case: skip the row-by-row part
+            return
         for i, v in chunk.loc[mask, col].items():
             reasons.setdefault(i, []).append(f"column {col!r}: {what} ({v!r})")
 
@@ -101,8 +164,9 @@ def reject_reasons(
             flag(v.isna() & s.notna(), c.name, "not a number")
             flag(np.isinf(v.to_numpy(dtype=float, na_value=np.nan)), c.name, "infinite")
         elif c.kind == "boolean" and not pd.api.types.is_bool_dtype(s):
-            ok = s.isna() | s.map(lambda x: x in (True, False, 0, 1) or str(x).lower() in {"true", "false"})
-            flag(~ok.astype(bool), c.name, "not True/False")
+            # True, False, 1, 0, 1.0, 0.0 and any casing of 'true' and 'false' pass
+            ok = s.isna() | s.isin([True, False]) | s.astype(str).str.lower().isin(["true", "false"])
+            flag(~ok, c.name, "not True/False")
     return pd.Series({i: "; ".join(r) for i, r in sorted(reasons.items())}, dtype=object)
 
 # %% ../nbs/09_score.ipynb #13b02793
@@ -135,10 +199,14 @@ class ScoreResult:
 
 
 def _peak_rss_mib() -> int:
-    "Peak resident memory of this process so far, in MiB (Linux reports KiB)."
-    import resource
+    "Peak resident memory of this process so far, in MiB."
+    try:  # Linux: getrusage's peak would include the parent's memory when this process was forked from it
+        with open("/proc/self/status") as f:
+            return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024)
+    except (OSError, StopIteration):
+        import resource
 
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
 
 
 def _count_warnings(X: pd.DataFrame, contract: DataContract, counts: dict) -> None:
@@ -159,22 +227,22 @@ def _count_warnings(X: pd.DataFrame, contract: DataContract, counts: dict) -> No
             counts[key] = counts.get(key, 0) + n
 
 
-def _predictions(model, X: pd.DataFrame) -> pd.DataFrame:
-    "The prediction and, for classifiers, one `proba_<class>` column per class (`evaluate.predict`, no labels)."
+def _predictions(model, X: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
+    "`ids`, the prediction and, for classifiers, one `proba_<class>` column per class (`evaluate.predict`, no labels)."
     from mlproj.evaluate import predict
 
     p = predict(model, X, np.full(len(X), np.nan))
-    out = pd.DataFrame({"prediction": p.y_pred}, index=X.index)
+    out = {**ids, "prediction": p.y_pred}
     if p.proba is not None:
-        out = out.join(pd.DataFrame(p.proba, index=X.index, columns=[f"proba_{c}" for c in p.classes]))
-    return out
+        out |= {f"proba_{c}": p.proba[:, j] for j, c in enumerate(p.classes)}
+    return pd.DataFrame(out, index=X.index)
 
 
 class _AtomicTable:
     "Append data frames to a temporary CSV or Parquet file; `commit` renames it into place."
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, by_pandas: bool = False):  # by_pandas: any column types (rejects)
+        self.path, self.by_pandas = path, by_pandas
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
@@ -182,16 +250,24 @@ class _AtomicTable:
         self.parquet = path.suffix.lower() == ".parquet"
 
     def write(self, df: pd.DataFrame) -> None:
-        if self.parquet:
-            import pyarrow as pa
+        import pyarrow as pa
+
+        if self.by_pandas:
+            df.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+        elif self.parquet:
             import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(df, preserve_index=False)
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.tmp, table.schema)
             self.writer.write_table(table.cast(self.writer.schema))
-        else:
-            df.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+        else:  # pyarrow's CSV writer: each chunk typed on its own, like pandas' to_csv, at many times the speed
+            import pyarrow.csv as pv
+
+            if self.writer is None:
+                self.writer = pa.OSFile(str(self.tmp), "wb")
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            pv.write_csv(table, self.writer, pv.WriteOptions(include_header=self.rows == 0))
         self.rows += len(df)
 
     def commit(self) -> Path:
@@ -204,6 +280,14 @@ class _AtomicTable:
         if self.writer is not None:
             self.writer.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _read_ahead(chunks, pool: ThreadPoolExecutor):
+    "Yield from `chunks`, reading the next chunk on `pool` while the caller works on this one."
+    ahead = pool.submit(next, chunks, None)
+    while (chunk := ahead.result()) is not None:
+        ahead = pool.submit(next, chunks, None)
+        yield chunk
 
 
 def score_file(
@@ -234,38 +318,46 @@ def score_file(
     }
     keep = [name for name, why in dropped.items() if why == "ID-like"]  # IDs go out with the predictions
     text = [c.name for c in contract.columns if c.kind == "categorical"]
+    dates = [c.name for c in contract.columns if c.kind == "datetime"]
     result = ScoreResult(out, None, rm.label)
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
-    table, rejects = _AtomicTable(out), _AtomicTable(rejects_path)
+    table, rejects = _AtomicTable(out), _AtomicTable(rejects_path, by_pandas=True)
     t0 = time.perf_counter()
     try:
-        chunks = iter_chunks(data, chunksize, text)
-        for chunk in progress(chunks, desc=f"scoring {data.name}") if show_progress else chunks:
-            if result.rows_read == 0:
-                missing = [c for c in contract.required if c not in chunk.columns]
-                if missing:
+        # one thread reads the next chunk and one writes the previous while this one is checked and predicted
+        with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as writing:
+            chunks = _read_ahead(iter_chunks(data, chunksize, text, dates), reading)
+            written = writing.submit(lambda: None)
+            for chunk in progress(chunks, desc=f"scoring {data.name}") if show_progress else chunks:
+                if result.rows_read == 0:
+                    missing = [c for c in contract.required if c not in chunk.columns]
+                    if missing:
+                        raise SchemaError(
+                            f"{data} is missing column(s) {missing} that {rm.label} needs; add them (values may be missing)."
+                        )
+                result.rows_read += len(chunk)
+                bad = reject_reasons(chunk, contract)
+                if len(bad) and strict:
+                    first = bad.index[0]
                     raise SchemaError(
-                        f"{data} is missing column(s) {missing} that {rm.label} needs; add them (values may be missing)."
+                        f"{data} row {first} breaks the data contract: {bad.iloc[0]} ({len(bad)} such row(s) in rows "
+                        f"{chunk.index[0]}-{chunk.index[-1]}); fix them, or drop --strict to set them aside."
                     )
-            result.rows_read += len(chunk)
-            bad = reject_reasons(chunk, contract)
-            if len(bad) and strict:
-                first = bad.index[0]
-                raise SchemaError(
-                    f"{data} row {first} breaks the data contract: {bad.iloc[0]} ({len(bad)} such row(s) in rows "
-                    f"{chunk.index[0]}-{chunk.index[-1]}); fix them, or drop --strict to set them aside."
-                )
-            if len(bad):
-                rejects.write(chunk.loc[bad.index].assign(reject_reason=bad.to_numpy()))
-                result.rows_rejected += len(bad)
-                chunk = chunk.drop(index=bad.index)
-            if chunk.empty:
-                continue
-            _count_warnings(chunk, contract, result.warnings)
-            preds = _predictions(fitted, chunk)
-            ids = chunk[[c for c in keep if c in chunk.columns]]
-            table.write(pd.concat([ids, preds], axis=1))
-            result.rows_scored += len(chunk)
+                if len(bad):
+                    written.result()  # one write in flight at a time: memory stays flat
+                    written = writing.submit(
+                        rejects.write, chunk.loc[bad.index].assign(reject_reason=bad.to_numpy())
+                    )
+                    result.rows_rejected += len(bad)
+                    chunk = chunk.drop(index=bad.index)
+                if chunk.empty:
+                    continue
+                _count_warnings(chunk, contract, result.warnings)
+                preds = _predictions(fitted, chunk, chunk[[c for c in keep if c in chunk.columns]])
+                written.result()
+                written = writing.submit(table.write, preds)
+                result.rows_scored += len(chunk)
+            written.result()
         if result.rows_read == 0:
             raise DataError(f"data file {data} has no data rows; add rows.")
         if table.rows == 0:  # every row rejected: still an output with the right columns
