@@ -41,9 +41,11 @@ lab: venv ## Start JupyterLab on nbs/
 ui: venv ## Browse the project's MLflow runs and models (http://127.0.0.1:5000)
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --default-artifact-root ./mlartifacts --host 127.0.0.1
 
-bench: venv ## Run the benchmarks
+bench: venv ## Run the benchmarks (serve.py needs wrk: apt-get install wrk)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/serve.py
 
 clean: ## Remove .venv, build artefacts and caches
 	rm -rf $(VENV) build dist *.egg-info .cache _proc _docs .pytest_cache .ruff_cache
