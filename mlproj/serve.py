@@ -722,6 +722,14 @@ def create_app(
     def score(records: list[dict], endpoint: str, request_id: str, t0: float) -> dict:
         m = state.model  # one model for the whole request, even if a reload swaps it meanwhile
         y, proba = m.predict(records)
+        bad = (
+            ~np.isfinite(proba).all(axis=1) if proba is not None else ~np.isfinite(np.asarray(y, dtype=float))
+        )
+        if bad.any():  # extreme numbers can overflow a linear model; never answer NaN or a 500
+            raise BadRequest(
+                f"record(s) {np.flatnonzero(bad)[:10].tolist()} give no finite prediction (numbers too extreme for "
+                f"the model?); check their values against the training ranges in /docs."
+            )
         labels = y.tolist()
         out = {"request_id": request_id, "model": m.info, "predictions": labels}
         classes = m.classes

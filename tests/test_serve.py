@@ -449,3 +449,38 @@ def test_cli_bad_input(project: Path, server: Server) -> None:
     assert proc.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in proc.stderr, proc.stderr
     proc = run_cli("serve", "--model", "models/latest", "--workers", "0", cwd=project, timeout=60)
     assert proc.returncode == 2 and "--workers" in proc.stderr
+
+
+def test_a_regressor_in_process(tmp_path: Path) -> None:
+    "Regression through FastAPI's test client: predicted values equal the pipeline's and fill the value histogram."
+    from fastapi.testclient import TestClient
+
+    from mlproj.serve import create_app
+
+    (tmp_path / "settings.ini").write_text("[data]\nsource = diabetes\n[serve]\nlog = log.db\n")
+    run = _train_default(tmp_path)
+    s = load_settings(project_dir=tmp_path, env={})
+    model, _, _ = load_model(tmp_path / run["artifact"], s)
+    from sklearn.datasets import load_diabetes
+
+    X = load_diabetes(as_frame=True).frame.drop(columns="target").head(50)
+    with TestClient(create_app(tmp_path / run["artifact"], s, token="")) as c:
+        r = c.post("/predict", json=X.to_dict("records"))
+        assert r.status_code == 200 and "probabilities" not in r.json()
+        assert np.abs(np.array(r.json()["predictions"]) - model.predict(X)).max() <= 1e-9
+        assert c.get("/ping").status_code == 200 and c.get("/version").json()["mlproj"]
+        buckets = [
+            line
+            for line in c.get("/metrics").text.splitlines()
+            if line.startswith("mlproj_prediction_value_count")
+        ]
+        assert buckets and float(buckets[0].split()[-1]) == 50
+    assert (
+        sqlite3.connect(tmp_path / "log.db").execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 50
+    )
+
+
+def _train_default(project: Path) -> dict:
+    proc = run_cli("train", "--json", *FAST, cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
