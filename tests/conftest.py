@@ -48,3 +48,15 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+# Long files start first. pytest-xdist (`--dist loadfile --no-loadscope-reorder`, see pyproject.toml) gives
+# each of the two workers two files at the start, in collection order, then one file to whichever is
+# free: test_tracking.py (about 5 minutes) gets a short file beside it, and the other worker takes the
+# next two long ones. Within a file the order is kept (test_tracking.py builds one registry step by step).
+FIRST = ("test_tracking.py", "test_packaging.py", "test_repo.py", "test_serve.py", "test_report.py", "test_bad_input.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -364,7 +364,7 @@ def test_reload_under_load_and_refused_reload(project: Path, model_dir: Path, ne
     srv = Server(project, "--model", "models/latest")
     try:
         old = srv.get("/ready").json()["model"]["run_id"]
-        new_run = _train(project, "--model", "linear")["run_id"]
+        new_run = _train(project, "--model", "dummy", "--seed", "1")["run_id"]
         body = json.dumps(_records(new_rows.head(1))[0]).encode()
         statuses, seen, stop = Counter(), set(), threading.Event()
         threads = [
@@ -410,7 +410,7 @@ def test_serve_the_champion_then_a_new_champion_with_two_workers(
     (tmp_path / "settings.ini").write_text("[tracking]\nmodel_name = churn\nagent_idle = 60\n")
     (tmp_path / "churn.csv").symlink_to(project / "churn.csv")
     on = {"MLPROJ_TRACKING_ENABLED": "true"}
-    v1 = _train(tmp_path, "--model", "hgb", env=on)
+    v1 = _train(tmp_path, "--model", "dummy", env=on)
     assert v1["tracking"]["aliases"] == ["champion"]
     srv = Server(
         tmp_path, "--model", "churn@champion", "--workers", "2", env={**on, "MLPROJ_SERVE_THREADS": "1"}
@@ -418,7 +418,7 @@ def test_serve_the_champion_then_a_new_champion_with_two_workers(
     try:
         rec = _records(new_rows.head(1))[0]
         assert srv.post("/predict", rec).json()["model"]["version"] == "1"
-        _train(tmp_path, "--model", "linear", env=on)
+        _train(tmp_path, "--model", "dummy", "--seed", "1", env=on)
         proc = run_cli(
             "models", "promote", "churn/2", "--force", "--reason", "serve test", cwd=tmp_path, env=on
         )
