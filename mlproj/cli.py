@@ -105,6 +105,16 @@ def _no_track(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _model_ref(p: argparse.ArgumentParser) -> None:
+    "The required `--model REF` option of the commands that use a trained model (score, serve)."
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="REF",
+        help="NAME@alias (e.g. mlproj-model@champion), NAME/VERSION, runs:/RUN_ID or an artifact folder",
+    )
+
+
 def make_parser() -> argparse.ArgumentParser:
     "Return the `mlproj` argument parser."
     common = _common()
@@ -195,12 +205,7 @@ def make_parser() -> argparse.ArgumentParser:
         "<out>.rejects.csv with the reason (--strict stops instead). ID columns are kept; "
         "the output format follows --out's extension and is written atomically.",
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="REF",
-        help="NAME@alias (e.g. mlproj-model@champion), NAME/VERSION, runs:/RUN_ID or an artifact folder",
-    )
+    _model_ref(p)
     p.add_argument("--data", required=True, metavar="SRC", help=".csv or .parquet file to score")
     p.add_argument("--out", required=True, metavar="PATH", help="predictions file: .csv or .parquet")
     p.add_argument(
@@ -219,12 +224,7 @@ def make_parser() -> argparse.ArgumentParser:
         "[serve] log. With MLPROJ_SERVE_TOKEN set, /predict, /invocations and /reload need "
         "'Authorization: Bearer <token>'. SIGTERM or Ctrl-C stops gracefully.",
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="REF",
-        help="NAME@alias (e.g. mlproj-model@champion), NAME/VERSION, runs:/RUN_ID or an artifact folder",
-    )
+    _model_ref(p)
     p.add_argument("--host", help="address to bind (default [serve] host: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default [serve] port: 8000; 0 picks a free one)")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default [serve] workers: 1)")

@@ -1018,6 +1018,13 @@ def serve(
 
     threadpool_limits(threads)
     model = load_verified(ref, s, s.serve.fast_path)  # fail before binding: bad reference, tampered model
+    target = _log_target(s)
+    try:
+        PredictionLog(target).close()  # creates the file or folder now, so a bad [serve] log fails here
+    except (OSError, sqlite3.Error) as e:
+        raise ConfigError(
+            f"cannot write the prediction log {target}: {e}; set [serve] log to a writable path (empty: no log)."
+        ) from None
     sock = bind(host, port)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
     common = dict(

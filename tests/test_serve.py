@@ -250,7 +250,10 @@ def test_health_ready_metadata_metrics_docs(server: Server, model_dir: Path) -> 
         if line.startswith('mlproj_http_requests_total{endpoint="/predict",method="POST",status="200"}')
     ]
     assert n_ok and float(n_ok[0].split()[-1]) >= 1
-    assert 'mlproj_predictions_total{label="' in m or "mlproj_predictions_total{" in m
+    counted = [
+        float(line.split()[-1]) for line in m.splitlines() if line.startswith("mlproj_predictions_total{")
+    ]
+    assert sum(counted) >= 1
     assert 'mlproj_http_request_duration_seconds_bucket{endpoint="/predict",le="0.005"}' in m
     assert "mlproj_input_warnings_total" in m
 
@@ -449,6 +452,19 @@ def test_cli_bad_input(project: Path, server: Server) -> None:
     assert proc.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in proc.stderr, proc.stderr
     proc = run_cli("serve", "--model", "models/latest", "--workers", "0", cwd=project, timeout=60)
     assert proc.returncode == 2 and "--workers" in proc.stderr
+    proc = run_cli(
+        "serve", "--model", "models/latest", cwd=project, env={"MLPROJ_SERVE_PORT": "70000"}, timeout=60
+    )
+    assert (
+        proc.returncode == 2 and "MLPROJ_SERVE_PORT" in proc.stderr and "between 0 and 65535" in proc.stderr
+    )
+    (project / "not-a-folder").write_text("")
+    bad_log = {"MLPROJ_SERVE_LOG": "not-a-folder/log.sqlite"}
+    proc = run_cli(
+        "serve", "--model", "models/latest", "--port", "0", cwd=project, env={**ENV, **bad_log}, timeout=60
+    )
+    assert proc.returncode == 2 and "cannot write the prediction log" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_a_regressor_in_process(tmp_path: Path) -> None:
