@@ -18,7 +18,7 @@ from .core import ArtifactError, atomic_dir, point_latest
 
 # %% auto #0
 __all__ = ['MODEL_FILE', 'BASELINE_FILE', 'METADATA_FILE', 'CONTRACT_FILE', 'package_versions', 'git_state', 'file_sha256',
-           'save_artifact', 'read_metadata', 'load_artifact', 'check_feature_names']
+           'save_artifact', 'read_metadata', 'verify_artifact', 'load_artifact', 'check_feature_names']
 
 # %% ../nbs/06_artifacts.ipynb #ecd6055d
 def package_versions(
@@ -133,16 +133,14 @@ def read_metadata(
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); retrain with 'mlproj train'.") from e
 
 
-def load_artifact(
+def verify_artifact(
     path: str | Path,  # Artifact folder, `models/latest`, or its model.joblib
     which: str = "model",  # 'model' or 'baseline'
-    allow_version_mismatch: bool = False,  # Load even if scikit-learn's version differs
+    allow_version_mismatch: bool = False,  # Accept a file saved with another scikit-learn version
     expected_sha256: str
     | None = None,  # SHA-256 recorded elsewhere (the model registry) that the file must also match
-) -> tuple[object, dict]:  # (fitted pipeline, metadata)
-    "Load the model (or baseline) of the artifact at `path` after verifying its SHA-256 and library versions."
-    import joblib
-
+) -> tuple[Path, dict]:  # (the verified model or baseline file, metadata)
+    "Check the model (or baseline) file of the artifact at `path` against its SHA-256 and library versions, without loading it."
     meta = read_metadata(path)
     folder = Path(path).parent if Path(path).suffix == ".joblib" else Path(path)
     name = MODEL_FILE if which == "model" else BASELINE_FILE
@@ -170,6 +168,20 @@ def load_artifact(
             f"{folder} was saved with scikit-learn {saved} but {current} is installed; "
             f"install scikit-learn=={saved} or retrain the model."
         )
+    return file, meta
+
+
+def load_artifact(
+    path: str | Path,  # Artifact folder, `models/latest`, or its model.joblib
+    which: str = "model",  # 'model' or 'baseline'
+    allow_version_mismatch: bool = False,  # Load even if scikit-learn's version differs
+    expected_sha256: str
+    | None = None,  # SHA-256 recorded elsewhere (the model registry) that the file must also match
+) -> tuple[object, dict]:  # (fitted pipeline, metadata)
+    "Load the model (or baseline) of the artifact at `path` after verifying its SHA-256 and library versions (`verify_artifact`)."
+    import joblib
+
+    file, meta = verify_artifact(path, which, allow_version_mismatch, expected_sha256)
     try:
         return joblib.load(file), meta
     except Exception as e:  # any unpickling failure means the artifact is unusable here

@@ -212,6 +212,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--chunksize", type=int, default=100_000, metavar="N", help="rows per chunk (default 100000)"
     )
     p.add_argument("--strict", action="store_true", help="fail on the first row that breaks the contract")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile a HistGradientBoosting model's trees to C, once per model, kept in the project cache "
+        "(default: when compiled already or the file has 500,000 rows or more)",
+    )
     p.add_argument("--json", action="store_true", help="print the counts as JSON on stdout")
 
     p = sub.add_parser(
@@ -634,6 +641,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         strict=args.strict,
         settings=s,
         show_progress=not getattr(args, "quiet", False),
+        compile=args.compile,
     )
     if args.json:
         print(json.dumps(r.summary(), indent=2))

@@ -1,4 +1,4 @@
-"""A fast path for a few rows at a time: the fitted preprocessing replayed in NumPy, proven equal to the scikit-learn pipeline.
+"""Fast paths for a few records and for large frames: the fitted preprocessing replayed in NumPy, proven equal to the scikit-learn pipeline.
 
 Docs: https://mlproj.github.io/mlproj/inference.html.md"""
 
@@ -12,13 +12,15 @@ import math
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
 from .contracts import DataContract
 
 # %% auto #0
-__all__ = ['TOLERANCE', 'NotCompilable', 'FastPredictor', 'max_difference', 'contract_sample']
+__all__ = ['TOLERANCE', 'NotCompilable', 'FastPredictor', 'compile_trees', 'tree_compiler_version', 'CompiledModel',
+           'max_difference', 'contract_sample']
 
 # %% ../nbs/09b_inference.ipynb #09337bfa
 class NotCompilable(Exception):
@@ -42,8 +44,8 @@ def _float(v) -> float:
             return _MISSING  # like pd.to_numeric(errors="coerce"); the server rejects such input earlier
     return float(v)
 
-# %% ../nbs/09b_inference.ipynb #7c1e6634
-def _numeric_plan(steps, cols):
+# %% ../nbs/09b_inference.ipynb #fc3bd911
+def _numeric_params(steps, cols) -> dict:
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
 
@@ -53,26 +55,40 @@ def _numeric_plan(steps, cols):
     if any(not isinstance(s, StandardScaler) for s in rest) or len(rest) > 1:
         raise NotCompilable("numeric steps other than imputer + StandardScaler")
     stats = np.asarray(imputer.statistics_, dtype=float)
-    keep = ~np.isnan(stats) | bool(getattr(imputer, "keep_empty_features", False))
-    ind = list(imputer.indicator_.features_) if imputer.add_indicator else []
     scaler = rest[0] if rest else None
+    return {
+        "stats": stats.tolist(),
+        "keep": (~np.isnan(stats) | bool(getattr(imputer, "keep_empty_features", False))).tolist(),
+        "indicators": [int(i) for i in imputer.indicator_.features_] if imputer.add_indicator else [],
+        "mean": scaler.mean_.tolist() if scaler is not None and scaler.with_mean else None,
+        "scale": scaler.scale_.tolist() if scaler is not None and scaler.with_std else None,
+    }
 
-    def plan(records):
-        X = np.array([[_float(r.get(c)) for c in cols] for r in records], dtype=float).reshape(
-            len(records), len(cols)
-        )
+
+def _numeric_fns(p: dict, cols: list[str]):
+    stats, keep, ind = np.array(p["stats"], dtype=float), np.array(p["keep"], dtype=bool), p["indicators"]
+    mean = None if p["mean"] is None else np.array(p["mean"])
+    scale = None if p["scale"] is None else np.array(p["scale"])
+
+    def finish(X):
         miss = np.isnan(X)
         out = np.where(miss, stats, X)[:, keep]
         if ind:
             out = np.hstack([out, miss[:, ind].astype(float)])
-        if scaler is not None:
-            if scaler.with_mean:
-                out = out - scaler.mean_
-            if scaler.with_std:
-                out = out / scaler.scale_
+        if mean is not None:
+            out = out - mean
+        if scale is not None:
+            out = out / scale
         return out
 
-    return plan
+    def plan(records):
+        X = np.array([[_float(r.get(c)) for c in cols] for r in records], dtype=float)
+        return finish(X.reshape(len(records), len(cols)))
+
+    def frame(df):
+        return finish(df[cols].to_numpy(dtype=float, na_value=np.nan))
+
+    return plan, frame
 
 # %% ../nbs/09b_inference.ipynb #56aba505
 def _function_name(step) -> str | None:
@@ -81,7 +97,7 @@ def _function_name(step) -> str | None:
     return getattr(step.func, "__name__", None) if isinstance(step, FunctionTransformer) else None
 
 
-def _category_plan(steps, cols):
+def _category_params(steps, cols) -> dict:
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder
 
@@ -92,9 +108,8 @@ def _category_plan(steps, cols):
         raise NotCompilable("categorical imputer")
     if not isinstance(enc, OneHotEncoder) or enc.drop is not None or enc.handle_unknown == "error":
         raise NotCompilable("one-hot encoder settings")
-    fill = imputer.statistics_
     # A lookup per column, built by the encoder itself: level -> position of its 1 in the column's block.
-    tables, unknown, widths = [], [], []
+    tables, unknown = [], []
     first = [cats[0] for cats in enc.categories_]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -103,12 +118,33 @@ def _category_plan(steps, cols):
             probe = np.array([first] * (len(cats) + 1), dtype=object)
             probe[:, i] = [*cats, "\x00mlproj-unseen\x00"]
             block = np.asarray(enc.transform(probe))[:, offsets[i] : offsets[i + 1]]
-            tables.append({c: int(block[k].argmax()) for k, c in enumerate(cats) if block[k].any()})
+            tables.append({str(c): int(block[k].argmax()) for k, c in enumerate(cats) if block[k].any()})
             unknown.append(int(block[-1].argmax()) if block[-1].any() else None)
-            widths.append(offsets[i + 1] - offsets[i])
+    return {
+        "fill": [str(f) for f in imputer.statistics_],
+        "tables": tables,
+        "unknown": unknown,
+        "offsets": [int(o) for o in offsets],
+    }
+
+
+def _block_width(enc, i: int) -> int:
+    infrequent = enc.infrequent_categories_[i] if hasattr(enc, "infrequent_categories_") else None
+    n = len(enc.categories_[i])
+    return n if infrequent is None else n - len(infrequent) + 1
+
+
+def _category_fns(p: dict, cols: list[str]):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mlproj.features import to_category_strings
+
+    fill, tables, unknown, offsets = p["fill"], p["tables"], p["unknown"], p["offsets"]
 
     def plan(records):
-        out = np.zeros((len(records), int(offsets[-1])))
+        out = np.zeros((len(records), offsets[-1]))
         for i, c in enumerate(cols):
             table, unk, off = tables[i], unknown[i], offsets[i]
             for k, r in enumerate(records):
@@ -119,22 +155,48 @@ def _category_plan(steps, cols):
                     out[k, off + pos] = 1.0
         return out
 
-    return plan
+    # The same lookups column-wise. A text column's values are their own strings, so pyarrow looks them
+    # up where they are; any other column first goes through the pipeline's own `to_category_strings`.
+    keys = [pa.array(list(t), type=pa.string()) for t in tables]
+    where = [np.array([*t.values(), -1 if u is None else u]) for t, u in zip(tables, unknown)]
+    at_fill = [-1 if (q := t.get(f, u)) is None else q for t, u, f in zip(tables, unknown, fill)]
 
+    def positions(i, col):
+        if isinstance(col.dtype, pd.StringDtype):
+            a = pa.array(col)
+            k = pc.fill_null(pc.index_in(a, value_set=keys[i]), -1).to_numpy()
+            pos = where[i][k]  # -1 (not found) picks the unseen position
+            return np.where(a.is_null().to_numpy(zero_copy_only=False), at_fill[i], pos)
+        v = to_category_strings(col.to_frame())[col.name].to_numpy(dtype=object, copy=True)
+        missing = pd.isna(v)
+        v[missing] = ""
+        k = pc.fill_null(pc.index_in(pa.array(v, type=pa.string()), value_set=keys[i]), -1).to_numpy()
+        return np.where(missing, at_fill[i], where[i][k])
 
-def _block_width(enc, i: int) -> int:
-    infrequent = enc.infrequent_categories_[i] if hasattr(enc, "infrequent_categories_") else None
-    n = len(enc.categories_[i])
-    return n if infrequent is None else n - len(infrequent) + 1
+    def frame(df):
+        out = np.zeros((len(df), offsets[-1]))
+        for i, c in enumerate(cols):
+            pos = positions(i, df[c])
+            rows = np.flatnonzero(pos >= 0)
+            out[rows, offsets[i] + pos[rows]] = 1.0
+        return out
+
+    return plan, frame
 
 # %% ../nbs/09b_inference.ipynb #06ac391e
 _BOOL = {True: 1.0, False: 0.0}  # 1 and 0 hash like True and False: as in `features.to_float`
 
 
-def _boolean_plan(steps, cols):
+def _boolean_params(steps, cols) -> dict:
     if len(steps) != 2 or _function_name(steps[0]) != "to_float":
         raise NotCompilable("boolean steps other than mlproj's")
-    stats = np.asarray(steps[1].statistics_, dtype=float)
+    return {"stats": np.asarray(steps[1].statistics_, dtype=float).tolist()}
+
+
+def _boolean_fns(p: dict, cols: list[str]):
+    from mlproj.features import to_float
+
+    stats = np.array(p["stats"], dtype=float)
 
     def plan(records):
         X = np.array(
@@ -143,7 +205,11 @@ def _boolean_plan(steps, cols):
         ).reshape(len(records), len(cols))
         return np.where(np.isnan(X), stats, X)
 
-    return plan
+    def frame(df):
+        X = to_float(df[cols]).to_numpy(dtype=float)
+        return np.where(np.isnan(X), stats, X)
+
+    return plan, frame
 
 
 def _date_parts(v) -> tuple[float, float, float, float]:
@@ -161,7 +227,7 @@ def _date_parts(v) -> tuple[float, float, float, float]:
     return (float(d.year), float(d.month), float(d.weekday()), float(d.timetuple().tm_yday))
 
 
-def _date_plan(steps, cols):
+def _date_params(steps, cols) -> dict:
     from mlproj.features import DATE_PARTS
 
     if len(steps) != 2 or _function_name(steps[0]) != "date_parts" or len(DATE_PARTS) != 4:
@@ -169,20 +235,73 @@ def _date_plan(steps, cols):
     stats = np.asarray(steps[1].statistics_, dtype=float)
     if np.isnan(stats).any():
         raise NotCompilable("a date column was empty in training")
+    return {"stats": stats.tolist()}
+
+
+def _date_fns(p: dict, cols: list[str]):
+    from mlproj.features import date_parts
+
+    stats = np.array(p["stats"], dtype=float)
 
     def plan(records):
-        X = np.array([[p for c in cols for p in _date_parts(r.get(c))] for r in records], dtype=float)
+        X = np.array([[x for c in cols for x in _date_parts(r.get(c))] for r in records], dtype=float)
         X = X.reshape(len(records), 4 * len(cols))
         return np.where(np.isnan(X), stats, X)
 
-    return plan
+    def frame(df):
+        X = date_parts(df[cols]).to_numpy(dtype=float)
+        return np.where(np.isnan(X), stats, X)
 
-# %% ../nbs/09b_inference.ipynb #10b13882
-_PLANS = {"num": _numeric_plan, "cat": _category_plan, "bool": _boolean_plan, "date": _date_plan}
+    return plan, frame
+
+# %% ../nbs/09b_inference.ipynb #422e3f5e
+def _binned_predict(est):
+    "Return a function from a float matrix to `est`'s probabilities (classifier) or predictions, walking its trees on binned data; None if `est` is not a plain fitted HistGradientBoosting model."
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if not isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        return None
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        mapper, predictors, baseline = est._bin_mapper, est._predictors, est._baseline_prediction
+        missing, loss = mapper.missing_values_bin_idx_, est._loss
+        if getattr(est, "is_categorical_", None) is not None and np.any(est.is_categorical_):
+            return None
+        if not all(hasattr(t, "predict_binned") for trees in predictors for t in trees):
+            return None
+    except (AttributeError, ImportError):
+        return None
+    classifier = isinstance(est, HistGradientBoostingClassifier)
+
+    def predict(X):
+        B = mapper.transform(X)
+        n_threads = _openmp_effective_n_threads()
+        raw = np.zeros((len(X), est.n_trees_per_iteration_), dtype=baseline.dtype, order="F")
+        raw += baseline
+        for trees in predictors:
+            for k, tree in enumerate(trees):
+                raw[:, k] += tree.predict_binned(B, missing, n_threads)
+        return loss.predict_proba(raw) if classifier else loss.link.inverse(raw.ravel())
+
+    return predict
+
+# %% ../nbs/09b_inference.ipynb #45b332b3
+_PLANS = {  # transformer name in `features.make_preprocessor` -> (read its parameters, build its functions)
+    "num": (_numeric_params, _numeric_fns),
+    "cat": (_category_params, _category_fns),
+    "bool": (_boolean_params, _boolean_fns),
+    "date": (_date_params, _date_fns),
+}
+
+
+def _build_plans(spec: list[dict]) -> list:
+    "The (records, frame) functions of each plan in `spec`."
+    return [_PLANS[p["kind"]][1](p["params"], p["columns"]) for p in spec]
 
 
 class FastPredictor:
-    "A fitted mlproj pipeline replayed in NumPy for a few records at a time."
+    "A fitted mlproj pipeline replayed in NumPy, for a few records at a time or for a whole `DataFrame`."
 
     def __init__(
         self,
@@ -199,19 +318,23 @@ class FastPredictor:
         ):
             raise NotCompilable("not a preprocess + model pipeline")
         ct, est = steps[0][1], steps[1][1]
-        self.plans, self.columns = [], []
+        self.spec, self.columns = [], []  # spec: each plan's kind, columns and parameters (JSON-able)
         for name, trans, cols in ct.transformers_:
             if trans == "drop" or len(cols) == 0:
                 continue
             if name not in _PLANS or not isinstance(trans, Pipeline):
                 raise NotCompilable(f"transformer {name!r}")
-            self.plans.append(_PLANS[name]([s for _, s in trans.steps], list(cols)))
+            params = _PLANS[name][0]([s for _, s in trans.steps], list(cols))
+            self.spec.append({"kind": name, "columns": list(cols), "params": params})
             self.columns += list(cols)
+        self.plans = _build_plans(self.spec)
         self.estimator = copy.copy(est)
         if hasattr(self.estimator, "feature_names_in_"):
             del self.estimator.feature_names_in_
         self.classes = getattr(est, "classes_", None)
         self.n_features = est.n_features_in_
+        self._trees = _binned_predict(est)  # None: the estimator's own predict
+        self.trees = "binned" if self._trees is not None else None
         width = self.transform([{}]).shape[1]
         if width != self.n_features:
             raise NotCompilable(f"the replay gives {width} features, the model expects {self.n_features}")
@@ -221,20 +344,208 @@ class FastPredictor:
         records: list[dict],  # Input rows as {column: value}; absent or None means missing
     ) -> np.ndarray:  # The model's feature matrix
         "Return the preprocessing's output for `records`."
-        return np.hstack([plan(records) for plan in self.plans])
+        return np.hstack([plan(records) for plan, _ in self.plans])
+
+    def transform_frame(
+        self,
+        df,  # Input rows as a `DataFrame` with (at least) the pipeline's columns
+    ) -> np.ndarray:  # The model's feature matrix, C-contiguous
+        "Return the preprocessing's output for the rows of `df`."
+        return np.ascontiguousarray(np.hstack([frame(df) for _, frame in self.plans]))
 
     def predict(
         self,
         records: list[dict],  # Input rows as {column: value}
     ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
         "Return the predictions for `records` and, for classifiers, the class probabilities."
-        X = self.transform(records)
+        return self._predict_matrix(self.transform(records))
+
+    def predict_frame(
+        self,
+        df,  # Input rows as a `DataFrame`
+    ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
+        "Return the predictions for the rows of `df` and, for classifiers, the class probabilities."
+        X = self.transform_frame(df)
+        if self._trees is None:
+            return self._predict_matrix(X)
+        out = self._trees(X)
+        if self.classes is not None:
+            return self.classes[out.argmax(axis=1)], out
+        return np.asarray(out, dtype=float), None
+
+    def _predict_matrix(self, X):
         if self.classes is not None and hasattr(self.estimator, "predict_proba"):
             proba = self.estimator.predict_proba(X)
             return self.classes[proba.argmax(axis=1)], proba
         return np.asarray(self.estimator.predict(X), dtype=float), None
 
-# %% ../nbs/09b_inference.ipynb #598235f0
+# %% ../nbs/09b_inference.ipynb #9bae82f8
+def compile_trees(
+    est,  # A fitted HistGradientBoostingClassifier or HistGradientBoostingRegressor
+    path: Path,  # Where the shared library goes; built under a temporary name, then renamed
+    threads: int = 2,  # Parallel compiler processes
+) -> Path:
+    "Compile `est`'s trees to C with treelite and tl2cgen and build a shared library at `path`; `NotCompilable` if that cannot be done here."
+    import contextlib
+    import io
+    import os
+
+    try:
+        import tl2cgen
+        import treelite.sklearn
+
+        model = treelite.sklearn.import_model(est)
+    except Exception as e:  # not a tree model treelite knows, or the packages are missing
+        raise NotCompilable(f"treelite cannot read this model ({type(e).__name__}: {e})") from e
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    chatter = io.StringIO()  # tl2cgen prints its progress on stdout, where results go
+    try:
+        with contextlib.redirect_stdout(chatter):
+            tl2cgen.export_lib(
+                model, toolchain="gcc", libpath=str(tmp), params={"parallel_comp": threads}, nthread=threads
+            )
+        os.replace(tmp, path)
+    except Exception as e:  # no C compiler, a failed build
+        raise NotCompilable(f"tl2cgen could not build the trees ({type(e).__name__}: {e})") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def tree_compiler_version() -> str:
+    "The versions a compiled library depends on, for its cache key."
+    import platform
+    from importlib.metadata import version
+
+    return f"tl2cgen{version('tl2cgen')}-treelite{version('treelite')}-{platform.machine()}"
+
+
+_LINKS = {
+    "IdentityLink": "identity",
+    "LogLink": "exp",
+    "LogitLink": "logistic",
+    "MultinomialLogit": "softmax",
+}
+
+
+def _link(est) -> str:
+    "How `est` turns its raw sums into predictions or probabilities."
+    name = type(getattr(getattr(est, "_loss", None), "link", None)).__name__
+    if name not in _LINKS:
+        raise NotCompilable(f"the model's link {name}")
+    return _LINKS[name]
+
+
+def _inverse_link(link: str, raw: np.ndarray) -> np.ndarray:  # raw: (rows, trees per iteration)
+    if link == "identity":
+        return raw.ravel()
+    if link == "exp":
+        return np.exp(raw.ravel())
+    if link == "logistic":
+        p = 1.0 / (1.0 + np.exp(-raw.ravel()))
+        return np.column_stack([1.0 - p, p])
+    e = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _threads() -> int:
+    import os
+
+    return int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
+
+
+class CompiledModel:
+    "A model's preprocessing plans and compiled trees, loaded without scikit-learn."
+
+    FORMAT = 1
+
+    def __init__(
+        self,
+        spec: dict,  # Plans, number of features, classes and link (`FastPredictor.compile` writes it)
+        library: Path,  # The shared library `compile_trees` built from the same model
+    ):
+        import tl2cgen
+
+        if spec.get("format") != self.FORMAT:
+            raise NotCompilable(f"compiled model format {spec.get('format')!r}, expected {self.FORMAT}")
+        self.spec, self.library, self.link = spec, Path(library), spec["link"]
+        self.plans = _build_plans(spec["plans"])
+        self.columns = [c for p in spec["plans"] for c in p["columns"]]
+        classes = spec["classes"]
+        self.classes = None if classes is None else np.array(classes, dtype=spec["classes_dtype"])
+        try:
+            self._lib = tl2cgen.Predictor(str(library), nthread=_threads())
+        except Exception as e:  # missing, not a library, or built elsewhere
+            raise NotCompilable(f"cannot load {library} ({type(e).__name__}: {e})") from e
+        if self._lib.num_feature != spec["n_features"]:
+            raise NotCompilable(f"{library} takes {self._lib.num_feature} features, not {spec['n_features']}")
+        self._dmatrix = tl2cgen.DMatrix
+
+    def predict_frame(
+        self,
+        df,  # Input rows as a `DataFrame`
+    ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
+        "Return the predictions for the rows of `df` and, for classifiers, the class probabilities."
+        X = np.ascontiguousarray(np.hstack([frame(df) for _, frame in self.plans]))
+        raw = self._lib.predict(self._dmatrix(X, dtype="float64"), pred_margin=True)
+        out = _inverse_link(self.link, np.asarray(raw, dtype=float).reshape(len(X), -1))
+        if self.classes is not None:
+            return self.classes[out.argmax(axis=1)], out
+        return out, None
+
+    def save(self, path: Path) -> Path:
+        "Write the spec to `path` (JSON; a temporary file, then renamed)."
+        import json
+        import os
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.spec, f)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,  # A spec `save` wrote; the library is the file beside it with the suffix `.so`
+    ) -> CompiledModel:
+        "Load a compiled model; `NotCompilable` if it cannot be used here."
+        import json
+
+        try:
+            spec = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise NotCompilable(f"cannot read {path} ({e})") from e
+        return cls(spec, Path(path).with_suffix(".so"))
+
+
+def _compile(
+    self: FastPredictor,
+    library: Path,  # Where the shared library goes (`compile_trees`); the spec goes beside it as `.json`
+) -> CompiledModel:
+    "Compile this predictor's trees and return it as a `CompiledModel`; `NotCompilable` if it has no trees to compile."
+    if self.trees is None:
+        raise NotCompilable("only HistGradientBoosting models have trees to compile")
+    spec = {
+        "format": CompiledModel.FORMAT,
+        "plans": self.spec,
+        "n_features": int(self.n_features),
+        "classes": None if self.classes is None else self.classes.tolist(),
+        "classes_dtype": None if self.classes is None else self.classes.dtype.str,
+        "link": _link(self.estimator),
+        "checked_types": [],  # column types of data it was checked on (batch scoring adds them)
+    }
+    library = Path(library)
+    if not library.exists():
+        compile_trees(self.estimator, library)
+    return CompiledModel(spec, library)
+
+
+FastPredictor.compile = _compile
+
+# %% ../nbs/09b_inference.ipynb #0794ee13
 TOLERANCE = 1e-9  # largest absolute difference from the pipeline the fast path may show
 
 
@@ -247,13 +558,17 @@ def _frame(records: list[dict], columns: list[str]):
 def max_difference(
     fast: FastPredictor,
     pipeline,  # The fitted pipeline `fast` was compiled from
-    records: list[dict],  # Rows to score both ways
+    records,  # Rows to score both ways: a list of records (`predict`) or a `DataFrame` (`predict_frame`)
     columns: list[str]
     | None = None,  # Column order of the frame the pipeline gets (default: the first record's keys)
 ) -> float:
     "Return the largest absolute difference between `fast`'s and `pipeline`'s outputs on `records`."
-    df = _frame(records, columns or list(records[0]))
-    y_fast, p_fast = fast.predict(records)
+    if hasattr(records, "columns"):
+        df = records
+        y_fast, p_fast = fast.predict_frame(df)
+    else:
+        df = _frame(records, columns or list(records[0]))
+        y_fast, p_fast = fast.predict(records)
     if p_fast is not None:
         p = pipeline.predict_proba(df)
         labels = np.asarray(pipeline.classes_)[p.argmax(axis=1)]

@@ -18,12 +18,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .artifacts import MODEL_FILE, verify_artifact
 from .contracts import DataContract
 from .core import ConfigError, DataError, SchemaError, Settings, load_settings, logger, progress
-from .registry import load_model
+from mlproj.inference import (
+    TOLERANCE,
+    CompiledModel,
+    FastPredictor,
+    NotCompilable,
+    contract_sample,
+    max_difference,
+    tree_compiler_version,
+)
+from .registry import load_model, resolve_model
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
+__all__ = ['SUFFIXES', 'CHECK_ROWS', 'COMPILE_ROWS', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
 
 # %% ../nbs/09_score.ipynb #f649d168
 SUFFIXES = (".csv", ".parquet")
@@ -141,7 +151,7 @@ def iter_chunks(
             f"cannot read {path} near row {start}: {e}. Check that it is a valid {path.suffix[1:]} file."
         ) from e
 
-# %% ../nbs/09_score.ipynb #a174ccc7
+# %% ../nbs/09_score.ipynb #7fb9aeae
 def reject_reasons(
     chunk: pd.DataFrame,  # Rows to check
     contract: DataContract,  # The model's contract
@@ -169,7 +179,7 @@ def reject_reasons(
             flag(~ok, c.name, "not True/False")
     return pd.Series({i: "; ".join(r) for i, r in sorted(reasons.items())}, dtype=object)
 
-# %% ../nbs/09_score.ipynb #13b02793
+# %% ../nbs/09_score.ipynb #1060bb4e
 @dataclass
 class ScoreResult:
     "What a batch scoring run did."
@@ -182,6 +192,7 @@ class ScoreResult:
     rows_rejected: int = 0
     warnings: dict = field(default_factory=dict)  # {what: count}: unseen categories, out-of-range numbers
     seconds: float = 0.0
+    inference: str = ""  # how the predictions were computed (fast path or pipeline, and why)
 
     def summary(self) -> dict:
         return {
@@ -194,6 +205,7 @@ class ScoreResult:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_scored / self.seconds) if self.seconds else None,
+            "inference": self.inference,
             "peak_rss_mib": _peak_rss_mib(),
         }
 
@@ -227,15 +239,153 @@ def _count_warnings(X: pd.DataFrame, contract: DataContract, counts: dict) -> No
             counts[key] = counts.get(key, 0) + n
 
 
-def _predictions(model, X: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
-    "`ids`, the prediction and, for classifiers, one `proba_<class>` column per class (`evaluate.predict`, no labels)."
-    from mlproj.evaluate import predict
+CHECK_ROWS = 100  # rows scored both ways before the fast path scores a chunk whose column types are new
 
-    p = predict(model, X, np.full(len(X), np.nan))
-    out = {**ids, "prediction": p.y_pred}
-    if p.proba is not None:
-        out |= {f"proba_{c}": p.proba[:, j] for j, c in enumerate(p.classes)}
-    return pd.DataFrame(out, index=X.index)
+
+COMPILE_ROWS = 500_000  # files this large compile a model's trees (once; about 2 s) unless told otherwise
+
+
+def _rows_in(data: Path) -> int:
+    "The number of rows in `data`: exact for Parquet, estimated from the first lines for CSV."
+    if data.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(data).metadata.num_rows
+    with open(data, "rb") as f:
+        head = f.read(1 << 20)
+    return int(data.stat().st_size / max(1, len(head) / max(1, head.count(b"\n"))))
+
+
+def _bundle_path(s: Settings, meta: dict, data: Path, compile: bool | None) -> Path | None:
+    "Where the model's compiled form is (or goes) in the project cache; None if it is not to be used."
+    sha = meta.get("files", {}).get(MODEL_FILE)
+    if compile is False or not sha:
+        return None
+    path = (
+        s.path(s.train.cache_dir or ".cache/mlproj")
+        / "compiled"
+        / f"{sha[:24]}-{tree_compiler_version()}.json"
+    )
+    return path if compile or path.exists() or _rows_in(data) >= COMPILE_ROWS else None
+
+
+class _Differs(Exception):
+    pass
+
+
+class _Scorer:
+    "Predictions for chunks: `ids`, the prediction and, for classifiers, one `proba_<class>` column per class."
+
+    def __init__(self, label: str, load_pipeline):
+        self.label, self._load, self._fitted = label, load_pipeline, None
+        self.engine, self.bundle, self.inference = None, None, "scikit-learn pipeline"
+        self.rng, self.checked = np.random.default_rng(0), set()  # column types the engine was checked on
+
+    @property
+    def fitted(self):
+        "The pipeline, loaded when first needed (a compiled model does without it until data looks new)."
+        if self._fitted is None:
+            self._fitted = self._load()
+        return self._fitted
+
+    def use_compiled(self, path: Path) -> bool:
+        "Score with the compiled model saved at `path`; False if it cannot be used here."
+        try:
+            self.engine = CompiledModel.load(path)
+        except NotCompilable as e:
+            logger.warning(f"{self.label}: not using the compiled model {path}: {e}")
+            return False
+        self.bundle, self.checked = path, {tuple(t) for t in self.engine.spec["checked_types"]}
+        self.inference = f"compiled model ({path.name}; checked on the contract and on data like this)"
+        return True
+
+    def use_fast_path(self, contract: DataContract, bundle: Path | None) -> None:
+        "Set up the fast path (with `bundle`, compile the trees too) if it matches the pipeline on rows drawn from `contract`."
+        try:
+            fast = FastPredictor(self.fitted)
+        except NotCompilable as e:
+            self.inference += f" (no fast path: {e})"
+            return
+        sample = pd.DataFrame(contract_sample(contract))
+        trees = ", trees walked on binned data" if fast.trees else ""
+        candidates = [
+            (fast, f"fast path (preprocessing in NumPy{trees}; checked on the contract and on the data)")
+        ]
+        if bundle is not None and fast.trees is not None:
+            try:
+                t = time.perf_counter()
+                compiled = fast.compile(bundle.with_suffix(".so"))
+                logger.info(
+                    f"compiled the trees of {self.label} in {time.perf_counter() - t:.1f} s: {bundle.parent}"
+                )
+                candidates.insert(
+                    0, (compiled, f"compiled model ({bundle.name}, built now; checked as above)")
+                )
+            except NotCompilable as e:  # no C compiler here, say: the binned walk it is
+                logger.warning(f"{self.label}: not compiling its trees: {e}")
+        why = ""
+        for engine, what in candidates:
+            try:
+                diff = max_difference(engine, self.fitted, sample)
+                if not diff <= TOLERANCE:
+                    raise _Differs(f"differed from the pipeline by {diff:.2g}")
+            except Exception as e:  # a model or contract the fast path was not written for
+                why = str(e) if isinstance(e, _Differs) else f"failed ({type(e).__name__}: {e})"
+                logger.warning(f"{self.label}: {what.split(' (')[0]} {why} on rows drawn from the contract")
+                continue
+            self.engine, self.inference = engine, what
+            if isinstance(engine, CompiledModel):
+                self.bundle = engine.save(bundle)
+            return
+        self.inference += f" (the fast path {why} on rows drawn from the contract)"
+
+    def _check(self, X: pd.DataFrame) -> None:
+        "Check the engine against the pipeline on rows of `X` if `X`'s column types are new to it."
+        types = tuple(map(str, X.dtypes[self.engine.columns]))  # what the engine's result depends on
+        if types in self.checked:
+            return
+        sample = X.iloc[np.sort(self.rng.choice(len(X), min(CHECK_ROWS, len(X)), replace=False))]
+        diff = max_difference(self.engine, self.fitted, sample)
+        if not diff <= TOLERANCE:
+            raise _Differs(f"differs from the pipeline by {diff:.2g}")
+        self.checked.add(types)
+        if self.bundle is not None:  # remembered: a later batch of such data needs no pipeline
+            self.engine.spec["checked_types"] = sorted(map(list, self.checked))
+            self.engine.save(self.bundle)
+
+    def _fast(self, X: pd.DataFrame):
+        "The engine's (labels, probabilities) for `X` if it matches the pipeline on a sample of `X`, else None."
+        try:
+            self._check(X)
+            return self.engine.predict_frame(X)
+        except _Differs as e:
+            why = str(e)
+            if self.bundle is not None:
+                self.bundle.unlink(
+                    missing_ok=True
+                )  # not to be trusted again; the next batch rebuilds and rechecks
+        except Exception as e:  # anything the pipeline would handle: it scores this chunk and the rest
+            why = f"failed ({type(e).__name__}: {e})"
+        logger.warning(
+            f"{self.label}: the fast path {why} on rows {X.index[0]}-{X.index[-1]}; the pipeline scores the rest."
+        )
+        self.engine, self.inference = None, f"scikit-learn pipeline (the fast path {why} on one chunk)"
+        return None
+
+    def __call__(self, X: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
+        got = self._fast(X) if self.engine is not None else None
+        if got is None:
+            from mlproj.evaluate import predict
+
+            p = predict(self.fitted, X, np.full(len(X), np.nan))
+            got, classes = (p.y_pred, p.proba), p.classes
+        else:
+            classes = self.engine.classes
+        y, proba = got
+        out = {**ids, "prediction": y}
+        if proba is not None:
+            out |= {f"proba_{c}": proba[:, j] for j, c in enumerate(classes)}
+        return pd.DataFrame(out, index=X.index)
 
 
 class _AtomicTable:
@@ -298,6 +448,9 @@ def score_file(
     strict: bool = False,  # Stop at the first row that breaks the contract instead of setting it aside
     settings: Settings | None = None,  # Project settings (where the registry is)
     show_progress: bool = True,  # Progress bar on stderr
+    fast_path: bool = True,  # Use `FastPredictor` where it is proven equal to the pipeline
+    compile: bool
+    | None = None,  # Compile HistGradientBoosting trees to C; None: if cached, or if `data` has >= COMPILE_ROWS rows
 ) -> ScoreResult:
     "Score every row of `data` with `model` in chunks and write the predictions to `out` (rejected rows to `<out>.rejects.csv`)."
     s = settings or load_settings()
@@ -307,7 +460,8 @@ def score_file(
     if out.resolve() == data.resolve():
         raise ConfigError(f"--out {out} is the input file; write the predictions to another file.")
     _check_source(data)
-    fitted, meta, rm = load_model(model, s)
+    rm = resolve_model(model, s)
+    _, meta = verify_artifact(rm.path, expected_sha256=rm.sha256.get(MODEL_FILE))  # unpickled only if needed
     if "contract" not in meta:
         raise ConfigError(
             f"{rm.label} has no data contract (trained before contracts existed); retrain it with 'mlproj train'."
@@ -319,6 +473,13 @@ def score_file(
     keep = [name for name, why in dropped.items() if why == "ID-like"]  # IDs go out with the predictions
     text = [c.name for c in contract.columns if c.kind == "categorical"]
     dates = [c.name for c in contract.columns if c.kind == "datetime"]
+    scorer = _Scorer(rm.label, lambda: load_model(rm, s)[0])
+    bundle = _bundle_path(s, meta, data, compile) if fast_path else None
+    if not (bundle is not None and bundle.exists() and scorer.use_compiled(bundle)):
+        if fast_path:
+            scorer.use_fast_path(contract, bundle)
+        else:
+            scorer.inference += " (fast path off)"
     result = ScoreResult(out, None, rm.label)
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
     table, rejects = _AtomicTable(out), _AtomicTable(rejects_path, by_pandas=True)
@@ -353,7 +514,7 @@ def score_file(
                 if chunk.empty:
                     continue
                 _count_warnings(chunk, contract, result.warnings)
-                preds = _predictions(fitted, chunk, chunk[[c for c in keep if c in chunk.columns]])
+                preds = scorer(chunk, chunk[[c for c in keep if c in chunk.columns]])
                 written.result()
                 written = writing.submit(table.write, preds)
                 result.rows_scored += len(chunk)
@@ -372,9 +533,10 @@ def score_file(
         table.discard()
         rejects.discard()
         raise
-    result.seconds = time.perf_counter() - t0
+    result.seconds, result.inference = time.perf_counter() - t0, scorer.inference
     logger.info(
         f"scored {result.rows_scored} of {result.rows_read} rows with {rm.label} in {result.seconds:.1f} s"
+        f" ({result.inference})"
         + (f"; {result.rows_rejected} rejected rows in {result.rejects}" if result.rows_rejected else "")
     )
     return result

@@ -24,15 +24,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.Da
     return d, Path(json.loads(proc.stdout)["artifact"]), new
 
 
-@pytest.mark.parametrize("out_name", ["preds.csv", "preds.parquet"])
-def test_chunked_scoring_matches_in_process_predict(trained, out_name: str) -> None:
+@pytest.mark.parametrize(("out_name", "flag", "engine"), [
+    ("preds.csv", "--no-compile", "fast path"),  # pipeline unpickled, trees walked on binned data
+    ("preds.parquet", "--compile", "compiled model"),  # trees compiled to C, kept in the project cache
+])
+def test_chunked_scoring_matches_in_process_predict(trained, out_name: str, flag: str, engine: str) -> None:
     d, artifact, new = trained
     new.to_parquet(d / "new.parquet")
     proc = run_cli("score", "--model", str(artifact), "--data", "new.parquet", "--out", out_name,
-                   "--chunksize", "300", "--json", "--quiet", cwd=d)
+                   "--chunksize", "300", "--json", "--quiet", flag, cwd=d)
     assert proc.returncode == 0, proc.stderr
     counts = json.loads(proc.stdout)
     assert (counts["rows_read"], counts["rows_scored"], counts["rows_rejected"]) == (2_500, 2_500, 0)
+    assert counts["inference"].startswith(engine), counts["inference"]
     got = pd.read_csv(d / out_name) if out_name.endswith(".csv") else pd.read_parquet(d / out_name)
     model, _ = load_artifact(artifact)
     assert got["customer_id"].tolist() == new["customer_id"].tolist()  # IDs kept, row order kept
