@@ -646,7 +646,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(r.summary(), indent=2))
         return 0
-    print(f"scored {r.rows_scored} of {r.rows_read} rows with {r.model}: {r.out}")
+    print(
+        f"scored {r.rows_scored} of {r.rows_read} rows with {r.model} ({r.inference.split(' (')[0]}): {r.out}"
+    )
     if r.rows_rejected:
         print(f"rejected {r.rows_rejected} rows (contract violations): {r.rejects}")
     for what, n in r.warnings.items():

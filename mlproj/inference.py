@@ -467,13 +467,17 @@ class CompiledModel:
     ):
         import tl2cgen
 
-        if spec.get("format") != self.FORMAT:
-            raise NotCompilable(f"compiled model format {spec.get('format')!r}, expected {self.FORMAT}")
-        self.spec, self.library, self.link = spec, Path(library), spec["link"]
-        self.plans = _build_plans(spec["plans"])
-        self.columns = [c for p in spec["plans"] for c in p["columns"]]
-        classes = spec["classes"]
-        self.classes = None if classes is None else np.array(classes, dtype=spec["classes_dtype"])
+        if not isinstance(spec, dict) or spec.get("format") != self.FORMAT:
+            raise NotCompilable(f"not a compiled model of format {self.FORMAT}")
+        try:
+            self.spec, self.library, self.link = spec, Path(library), spec["link"]
+            self.plans = _build_plans(spec["plans"])
+            self.columns = [c for p in spec["plans"] for c in p["columns"]]
+            classes = spec["classes"]
+            self.classes = None if classes is None else np.array(classes, dtype=spec["classes_dtype"])
+            self.checked_types = [tuple(t) for t in spec.get("checked_types", [])]
+        except (KeyError, TypeError, ValueError) as e:  # a spec written by hand or cut short
+            raise NotCompilable(f"incomplete compiled model ({type(e).__name__}: {e})") from e
         try:
             self._lib = tl2cgen.Predictor(str(library), nthread=_threads())
         except Exception as e:  # missing, not a library, or built elsewhere

@@ -295,8 +295,8 @@ class _Scorer:
         except NotCompilable as e:
             logger.warning(f"{self.label}: not using the compiled model {path}: {e}")
             return False
-        self.bundle, self.checked = path, {tuple(t) for t in self.engine.spec["checked_types"]}
-        self.inference = f"compiled model ({path.name}; checked on the contract and on data like this)"
+        self.bundle, self.checked = path, set(self.engine.checked_types)
+        self.inference = f"compiled model ({path.name}; checked against the pipeline on this kind of data)"
         return True
 
     def use_fast_path(self, contract: DataContract, bundle: Path | None) -> None:
@@ -313,14 +313,14 @@ class _Scorer:
         ]
         if bundle is not None and fast.trees is not None:
             try:
-                t = time.perf_counter()
+                t, fresh = time.perf_counter(), not bundle.with_suffix(".so").exists()
                 compiled = fast.compile(bundle.with_suffix(".so"))
-                logger.info(
-                    f"compiled the trees of {self.label} in {time.perf_counter() - t:.1f} s: {bundle.parent}"
-                )
-                candidates.insert(
-                    0, (compiled, f"compiled model ({bundle.name}, built now; checked as above)")
-                )
+                if fresh:
+                    logger.info(
+                        f"compiled the trees of {self.label} in {time.perf_counter() - t:.1f} s ({bundle.parent})"
+                    )
+                what = f"compiled model (built now: {bundle.name}; checked on the contract and on the data)"
+                candidates.insert(0, (compiled, what))
             except NotCompilable as e:  # no C compiler here, say: the binned walk it is
                 logger.warning(f"{self.label}: not compiling its trees: {e}")
         why = ""
