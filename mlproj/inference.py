@@ -397,13 +397,18 @@ def compile_trees(
         model = treelite.sklearn.import_model(est)
     except Exception as e:  # not a tree model treelite knows, or the packages are missing
         raise NotCompilable(f"treelite cannot read this model ({type(e).__name__}: {e})") from e
+    import shutil
+
+    cc = os.environ.get("CC") or next((c for c in ("gcc", "clang", "cc") if shutil.which(c)), None)
+    if cc is None:
+        raise NotCompilable("no C compiler found (install gcc or clang, or set CC)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     chatter = io.StringIO()  # tl2cgen prints its progress on stdout, where results go
     try:
         with contextlib.redirect_stdout(chatter):
             tl2cgen.export_lib(
-                model, toolchain="gcc", libpath=str(tmp), params={"parallel_comp": threads}, nthread=threads
+                model, toolchain=cc, libpath=str(tmp), params={"parallel_comp": threads}, nthread=threads
             )
         os.replace(tmp, path)
     except Exception as e:  # no C compiler, a failed build
