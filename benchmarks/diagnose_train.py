@@ -66,6 +66,7 @@ def main(data: str, target: str) -> dict:
     # The extra work inside `timings` that a bare script does not do.
     from sklearn.pipeline import Pipeline
 
+    from mlproj.contracts import infer_column_types
     from mlproj.data import split_data
     from mlproj.evaluate import (
         bootstrap_metrics,
@@ -74,7 +75,6 @@ def main(data: str, target: str) -> dict:
         permutation_importance_table,
         predict,
     )
-    from mlproj.contracts import infer_column_types
     from mlproj.models import get_model_spec, make_model
 
     split = split_data(inputs.df, target, inputs.task, test_size=s.data.test_size, random_state=s.train.seed)

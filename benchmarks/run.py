@@ -142,8 +142,8 @@ def prepare(tmp: Path) -> Path:
     "Write the 50,000-row demo CSV and a settings.ini that keeps every output inside `tmp`."
     import warnings
 
-    from mlproj.data import load_data, make_demo_data
     from mlproj.contracts import infer_column_types
+    from mlproj.data import load_data, make_demo_data
 
     csv = tmp / "churn.csv"
     make_demo_data(n_rows=N_ROWS, random_state=0).to_csv(csv, index=False)
