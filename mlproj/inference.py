@@ -300,6 +300,11 @@ def _build_plans(spec: list[dict]) -> list:
     return [_PLANS[p["kind"]][1](p["params"], p["columns"]) for p in spec]
 
 
+def _frame_matrix(plans: list, df) -> np.ndarray:
+    "The model's C-contiguous feature matrix for the rows of `df`."
+    return np.ascontiguousarray(np.hstack([frame(df) for _, frame in plans]))
+
+
 class FastPredictor:
     "A fitted mlproj pipeline replayed in NumPy, for a few records at a time or for a whole `DataFrame`."
 
@@ -351,7 +356,7 @@ class FastPredictor:
         df,  # Input rows as a `DataFrame` with (at least) the pipeline's columns
     ) -> np.ndarray:  # The model's feature matrix, C-contiguous
         "Return the preprocessing's output for the rows of `df`."
-        return np.ascontiguousarray(np.hstack([frame(df) for _, frame in self.plans]))
+        return _frame_matrix(self.plans, df)
 
     def predict(
         self,
@@ -389,6 +394,7 @@ def compile_trees(
     import contextlib
     import io
     import os
+    import shutil
 
     try:
         import tl2cgen
@@ -397,8 +403,6 @@ def compile_trees(
         model = treelite.sklearn.import_model(est)
     except Exception as e:  # not a tree model treelite knows, or the packages are missing
         raise NotCompilable(f"treelite cannot read this model ({type(e).__name__}: {e})") from e
-    import shutil
-
     cc = os.environ.get("CC") or next((c for c in ("gcc", "clang", "cc") if shutil.which(c)), None)
     if cc is None:
         raise NotCompilable("no C compiler found (install gcc or clang, or set CC)")
@@ -455,9 +459,11 @@ def _inverse_link(link: str, raw: np.ndarray) -> np.ndarray:  # raw: (rows, tree
 
 
 def _threads() -> int:
+    "Threads for the compiled trees: OMP_NUM_THREADS if it is a number, else the cores this process may use."
     import os
 
-    return int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else len(os.sched_getaffinity(0))
 
 
 class CompiledModel:
@@ -481,14 +487,15 @@ class CompiledModel:
             classes = spec["classes"]
             self.classes = None if classes is None else np.array(classes, dtype=spec["classes_dtype"])
             self.checked_types = [tuple(t) for t in spec.get("checked_types", [])]
+            n_features = int(spec["n_features"])
         except (KeyError, TypeError, ValueError) as e:  # a spec written by hand or cut short
             raise NotCompilable(f"incomplete compiled model ({type(e).__name__}: {e})") from e
         try:
             self._lib = tl2cgen.Predictor(str(library), nthread=_threads())
         except Exception as e:  # missing, not a library, or built elsewhere
             raise NotCompilable(f"cannot load {library} ({type(e).__name__}: {e})") from e
-        if self._lib.num_feature != spec["n_features"]:
-            raise NotCompilable(f"{library} takes {self._lib.num_feature} features, not {spec['n_features']}")
+        if self._lib.num_feature != n_features:
+            raise NotCompilable(f"{library} takes {self._lib.num_feature} features, not {n_features}")
         self._dmatrix = tl2cgen.DMatrix
 
     def predict_frame(
@@ -496,7 +503,7 @@ class CompiledModel:
         df,  # Input rows as a `DataFrame`
     ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
         "Return the predictions for the rows of `df` and, for classifiers, the class probabilities."
-        X = np.ascontiguousarray(np.hstack([frame(df) for _, frame in self.plans]))
+        X = _frame_matrix(self.plans, df)
         raw = self._lib.predict(self._dmatrix(X, dtype="float64"), pred_margin=True)
         out = _inverse_link(self.link, np.asarray(raw, dtype=float).reshape(len(X), -1))
         if self.classes is not None:
@@ -506,14 +513,10 @@ class CompiledModel:
     def save(self, path: Path) -> Path:
         "Write the spec to `path` (JSON; a temporary file, then renamed)."
         import json
-        import os
-        import tempfile
 
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.spec, f)
-        os.replace(tmp, path)
-        return path
+        from mlproj.core import atomic_write
+
+        return atomic_write(path, json.dumps(self.spec))
 
     @classmethod
     def load(
