@@ -25,8 +25,8 @@ from pathlib import Path
 __all__ = ['SETTINGS_FILE', 'SECTIONS', 'TASKS', 'logger', 'MlprojError', 'ConfigError', 'DataError', 'SchemaError',
            'DataNotFoundError', 'ArtifactError', 'ReportError', 'TrackingError', 'RefusedError', 'find_project_dir',
            'DataSettings', 'TrainSettings', 'ReportSettings', 'QualitySettings', 'TrackingSettings', 'ServeSettings',
-           'Settings', 'coerce_value', 'load_settings', 'Task', 'register_task', 'get_task', 'atomic_write',
-           'atomic_dir', 'point_latest', 'make_run_id', 'configure_logging', 'progress']
+           'Settings', 'coerce_value', 'load_settings', 'Task', 'register_task', 'get_task', 'default_mode', 'publish',
+           'atomic_write', 'atomic_dir', 'point_latest', 'make_run_id', 'configure_logging', 'progress']
 
 # %% ../nbs/00_core.ipynb #4703a7b0
 class MlprojError(Exception):
@@ -445,10 +445,36 @@ def get_task(
         ) from None
 
 # %% ../nbs/00_core.ipynb #28b4f967
+def default_mode(
+    is_dir: bool = False,  # A folder (searchable) rather than a file
+) -> int:  # `0o666` or `0o777` less the process's umask, e.g. `0o644` with umask 022
+    "Return the permission bits a plain `open()` or `mkdir()` would give a new file or folder."
+    umask = None
+    try:  # Linux reports the umask without changing it (thread-safe)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                umask = int(line.split()[1], 8)
+    except OSError:
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if is_dir else 0o666) & ~umask
+
+
+def publish(
+    path: str | Path,  # A file or folder made under a private temporary name
+) -> Path:  # `path`
+    "Give `path` the mode the umask gives a normal file or folder (`mkstemp`/`mkdtemp` make them private)."
+    path = Path(path)
+    os.chmod(path, default_mode(path.is_dir()))
+    return path
+
+
 def atomic_write(
     path: str | Path,  # Destination file
     data: str | bytes,  # Contents; text is written as UTF-8
-) -> Path:  # `path`
+) -> Path:  # `path`, with the mode the umask gives a new file
     "Write `data` to `path` through a temporary file and a rename, so readers never see half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -458,6 +484,7 @@ def atomic_write(
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        publish(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -477,6 +504,7 @@ def atomic_dir(
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
+        publish(tmp)
         os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
