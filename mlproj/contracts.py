@@ -17,8 +17,8 @@ import pandas as pd
 from .core import SchemaError
 
 # %% auto #0
-__all__ = ['MAX_CATEGORIES', 'ColumnTypes', 'infer_column_types', 'ColumnContract', 'DataContract', 'infer_contract',
-           'check_contract']
+__all__ = ['MAX_CATEGORIES', 'ColumnTypes', 'find_row_index', 'infer_column_types', 'ColumnContract', 'DataContract',
+           'infer_contract', 'check_contract']
 
 # %% ../nbs/02_contracts.ipynb #ac215184
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key)$|^id_", re.IGNORECASE)
@@ -40,11 +40,32 @@ class ColumnTypes:
         return self.numeric + self.categorical + self.boolean + self.datetime
 
 
+def find_row_index(
+    X: pd.DataFrame,  # The whole data set (a random subset of it breaks the range)
+    min_rows: int = 20,  # Fewer rows than this prove nothing
+) -> list[str]:  # Columns holding row numbers
+    "Return the columns of `X` whose values are distinct integers forming a contiguous range: row numbers, whatever their name."
+    found = []
+    if len(X) < min_rows:
+        return found
+    for col in X.columns:
+        s = X[col]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or s.isna().any():
+            continue
+        x = s.to_numpy(dtype=float)
+        if not np.isfinite(x).all() or (x != np.round(x)).any():
+            continue
+        if x.max() - x.min() + 1 == len(x) and len(np.unique(x)) == len(x):
+            found.append(col)
+    return found
+
+
 def infer_column_types(
     X: pd.DataFrame,  # Input features (no target)
     id_unique_ratio: float = 0.95,  # Text columns with at least this share of distinct values are IDs
+    row_index: list[str] | tuple = (),  # Columns known to hold row numbers (`find_row_index` on all rows)
 ) -> ColumnTypes:
-    "Sort the columns of `X` into numeric, categorical, boolean and datetime; drop constant and ID-like ones with a warning."
+    "Sort the columns of `X` into numeric, categorical, boolean and datetime; drop constant, ID-like and row-number columns with a warning."
     if X.columns.duplicated().any():
         dup = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
         raise SchemaError(
@@ -55,7 +76,9 @@ def infer_column_types(
     for col in X.columns:
         s = X[col]
         nunique = s.nunique(dropna=True)
-        if nunique <= 1:
+        if col in row_index:
+            types.dropped[col] = "row index"
+        elif nunique <= 1:
             types.dropped[col] = "constant" if nunique == 1 else "all missing"
         elif pd.api.types.is_bool_dtype(s) or _is_boolean_like(s):
             types.boolean.append(col)
@@ -155,12 +178,14 @@ def infer_contract(
     df: pd.DataFrame,  # Training data (features, and the target if given)
     target: str | None = None,  # Target column
     task: str | None = None,  # Task name, recorded with the target
+    types: ColumnTypes | None = None,  # The kinds training used; inferred from `df` if `None`
 ) -> DataContract:
     "Infer the data contract of `df`: the kind, dtype, nullability, range and categories of each column."
     X = df.drop(columns=[target]) if target else df
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        types = infer_column_types(X)
+    if types is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            types = infer_column_types(X)
     kinds = {
         **{c: "numeric" for c in types.numeric},
         **{c: "categorical" for c in types.categorical},

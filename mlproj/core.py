@@ -281,8 +281,13 @@ def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     values, origin = {}, {}
     for section in parser.sections():
         if section not in SECTIONS:
-            # Sections of later capabilities (tracking, serve, ...) are read by their own modules.
-            continue
+            line = next((i for i, t in enumerate(lines, 1) if t.strip() == f"[{section}]"), "?")
+            hint = difflib.get_close_matches(section, SECTIONS, n=1)
+            raise ConfigError(
+                f"{path} line {line}: unknown section [{section}]"
+                + (f"; did you mean [{hint[0]}]?" if hint else "")
+                + f" The sections are {', '.join(f'[{k}]' for k in SECTIONS)}."
+            )
         known = {f.name for f in fields(SECTIONS[section])}
         for key, raw in parser.items(section):
             line = _line_of(lines, section, key)

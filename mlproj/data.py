@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from .core import DataError, DataNotFoundError, SchemaError, Task, get_task, log
 
 # %% auto #0
 __all__ = ['DATASETS', 'EmbeddedDataset', 'load_data', 'default_target', 'hash_frame', 'infer_task', 'Split', 'require_target',
-           'split_data', 'make_demo_data']
+           'min_rows', 'split_data', 'make_demo_data']
 
 # %% ../nbs/01_data.ipynb #87baf254
 @dataclass(frozen=True)
@@ -236,12 +237,27 @@ def require_target(
         )
 
 
+def min_rows(
+    test_size: float,  # Fraction of rows held out
+    n_classes: int = 1,  # Classes that must appear on both sides (stratified split); 1 otherwise
+    min_train: int = 1,  # Training rows needed after the split (cross-validation needs 2 per fold)
+) -> int:  # The smallest number of rows that works
+    "Return the fewest rows for which a holdout of `test_size` leaves every class on both sides and `min_train` training rows."
+    n = 2
+    while True:
+        n_test = math.ceil(test_size * n)  # scikit-learn's rounding
+        if n_test >= n_classes and n - n_test >= max(n_classes, min_train):
+            return n
+        n += 1
+
+
 def split_data(
     df: pd.DataFrame,  # All labelled data
     target: str,  # Target column
     task: Task | str,  # Task (or its name): decides stratification and grouping
     test_size: float = 0.2,  # Fraction of rows held out
     random_state: int = 0,  # Seed of the split
+    cv_folds: int = 0,  # K-fold cross-validation the training part must allow; 0: none
 ) -> Split:
     "Split `df` into training and holdout parts: stratified for classification, grouped when the task has groups."
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
@@ -261,6 +277,15 @@ def split_data(
         )
         df = df.loc[~missing]
     X, y = df.drop(columns=[target]), df[target]
+    n_classes = y.nunique() if task.stratify else 1
+    if len(y) < (need := min_rows(test_size, n_classes, 2 * cv_folds)):
+        why = f"a {test_size:g} holdout" + (f" with each of the {n_classes} classes on both sides" if n_classes > 1 else "")
+        why += f" and {cv_folds}-fold cross-validation (2 training rows per fold)" if cv_folds else ""
+        fix = "lower --cv-folds or raise --test-size" if cv_folds else "change --test-size"
+        raise DataError(
+            f"target {target!r} has {len(y)} labelled row(s), too few for {why}: at least {need} are "
+            f"needed. Add rows, or {fix}."
+        )
     if task.group_column:
         gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)
         train_idx, test_idx = next(gss.split(X, y, groups=X[task.group_column]))

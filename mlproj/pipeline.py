@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import check_feature_names, git_state, load_artifact, package_versions, save_artifact
-from .contracts import ColumnTypes, DataContract, check_contract, infer_column_types, infer_contract
+from mlproj.contracts import (
+    ColumnTypes,
+    DataContract,
+    check_contract,
+    find_row_index,
+    infer_column_types,
+    infer_contract,
+)
 from .core import ConfigError, DataError, Settings, get_task, load_settings, logger, make_run_id
 from .data import default_target, hash_frame, infer_task, load_data, require_target, split_data
 from mlproj.evaluate import (
@@ -197,14 +204,10 @@ def fit_and_evaluate(
         t0 = time.perf_counter()
 
     with threadpool_limits(limits=n_threads or None):
-        split = split_data(df, target, task, test_size=test_size, random_state=seed)
-        if len(split.y_train) < cv_folds * 2:
-            raise DataError(
-                f"only {len(split.y_train)} training rows for {cv_folds}-fold CV; use more data or "
-                f"fewer folds (--set is for model parameters; change train.cv_folds)."
-            )
-        types = infer_column_types(split.X_train)
-        contract = infer_contract(pd.concat([split.X_train, split.y_train], axis=1), target, task)
+        row_index = find_row_index(df.drop(columns=[target]))  # on all rows: a split breaks the range
+        split = split_data(df, target, task, test_size=test_size, random_state=seed, cv_folds=cv_folds)
+        types = infer_column_types(split.X_train, row_index=row_index)
+        contract = infer_contract(pd.concat([split.X_train, split.y_train], axis=1), target, task, types)
         est = make_model(task, model, types, params, random_state=seed)
         base = Pipeline([("model", get_model_spec(task, "dummy").make(seed))])
         lap("prepare")
@@ -463,11 +466,11 @@ def _train(
             first, n = quality.errors[0], len(quality.errors)
             more = f" (and {n - 1} more)" if n > 1 else ""
             raise DataError(
-                f"{inputs.data}: {first.message}{more}. Run 'mlproj check --data {inputs.data}' to see "
+                f"{inputs.data}: {first.message.rstrip('.')}{more}. Run 'mlproj check --data {inputs.data}' to see "
                 f"every finding; thresholds are in the [quality] section of settings.ini."
             )
         for f in quality.warnings:
-            if f.check not in {"constant", "id_like"}:  # the feature builder already warns about these
+            if f.check not in {"constant", "id_like", "row_index"}:  # the feature builder already warns about these
                 warnings.warn(f"{f.message}", stacklevel=2)
     if run is not None:
         run.begin()  # inputs and data checks passed: a failure from here on is a FAILED run

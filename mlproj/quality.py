@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .contracts import ColumnTypes, infer_column_types
+from .contracts import ColumnTypes, find_row_index, infer_column_types
 from .core import DataError, QualitySettings, SchemaError, Task, get_task
 from .data import infer_task, require_target, split_data
 
@@ -110,11 +110,17 @@ def _finite(s: pd.Series) -> np.ndarray:
     return x[np.isfinite(x)]
 
 # %% ../nbs/02b_quality.ipynb #c6a589c3
-def _check_missing(X: pd.DataFrame, s: QualitySettings) -> list[Finding]:
+def _check_missing(X: pd.DataFrame, types: ColumnTypes, s: QualitySettings) -> list[Finding]:
     out = []
     for col, share in X.isna().mean().items():
         n = int(round(share * len(X)))
-        if share >= s.missing_error:
+        if share >= s.missing_error and col in types.dropped:
+            msg = (
+                f"column {col!r} is {_pct(share)} missing ({n} of {len(X)} rows) and holds at most one "
+                f"value; training drops it, so remove it from the data or fill it at the source."
+            )
+            out.append(Finding("warning", "missing_values", str(col), msg, float(share)))
+        elif share >= s.missing_error:
             msg = (
                 f"column {col!r} is {_pct(share)} missing ({n} of {len(X)} rows), so it cannot help a "
                 f"model; drop it or fill it at the source."
@@ -163,6 +169,19 @@ def _check_constant(X: pd.DataFrame, types: ColumnTypes, s: QualitySettings) -> 
                 f"drop it unless the rare values matter."
             )
             out.append(Finding("warning", "near_constant", str(col), msg, float(top)))
+    return out
+
+
+def _check_row_index(X: pd.DataFrame, types: ColumnTypes) -> list[Finding]:
+    out = []
+    for col in [c for c, why in types.dropped.items() if why == "row index"]:
+        lo, hi = X[col].min(), X[col].max()
+        msg = (
+            f"column {col!r} holds row numbers (the distinct integers {lo:g} to {hi:g}, one per row), "
+            f"not a property of the rows; training drops it, so a model cannot learn the file's order. "
+            f"Remove it from the data (pandas: read_csv(..., index_col=0), to_csv(..., index=False))."
+        )
+        out.append(Finding("warning", "row_index", str(col), msg, float(len(X))))
     return out
 
 
@@ -481,7 +500,7 @@ def check_quality(
     X = df.drop(columns=[target]) if target is not None else df
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the findings below name the columns it drops
-        types = infer_column_types(X, id_unique_ratio=s.id_unique_ratio)
+        types = infer_column_types(X, id_unique_ratio=s.id_unique_ratio, row_index=find_row_index(X))
     has_target = target is not None and df[target].notna().any()
     if task != "auto":
         t = get_task(task)
@@ -502,9 +521,10 @@ def check_quality(
         *(_check_target(df[target], t, s) if target is not None else []),
         *_check_duplicates(df, s),
         *(_check_overlap(df, target, t, test_size, random_state) if has_target and t else []),
-        *_check_missing(X, s),
+        *_check_missing(X, types, s),
         *_check_infinite(df),
         *_check_constant(X, types, s),
+        *_check_row_index(X, types),
         *_check_id_like(X, types, s, skip=numeric_text + [f.column for f in bad_dates]),
         *numbers_as_text,
         *bad_dates,

@@ -150,12 +150,29 @@ def _finish_figure(fig, out_dir: Path | None, name: str):
     "Lay out `fig`, save it as out_dir/figures/<name>.png when there is an out_dir, and return it closed."
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure drawn with layout="constrained" keeps it
+        fig.tight_layout()
     if out_dir:
         (out_dir / "figures").mkdir(parents=True, exist_ok=True)
         fig.savefig(out_dir / "figures" / f"{name}.png", dpi=110)
     plt.close(fig)  # the notebook shows the returned figure once, not twice
     return fig
+
+
+def _no_findings(quality) -> str:
+    "Return the sentence a report shows instead of an empty findings table."
+    if quality is None:
+        return "The data quality checks did not run for this training run, so there are no findings."
+    return (
+        f"No findings: none of the data quality checks flagged anything in the {quality.n_rows} rows "
+        f"and {quality.n_columns} columns (thresholds from the `[quality]` section of the settings)."
+    )
+
+
+def _wrapped(df):
+    "Return `df` styled to show every value in full, wrapped in its cell (a DataFrame's own display cuts long text with '…')."
+    wrap = [{"selector": "td", "props": "text-align: left; white-space: normal; overflow-wrap: anywhere;"}]
+    return df.style.set_uuid("mlproj").set_table_attributes('class="dataframe"').set_table_styles(wrap)
 
 
 class ModelReport:
@@ -208,28 +225,39 @@ class ModelReport:
         )
 
     def data_findings(self):
-        "Return the data quality findings of the training data (errors would have stopped the run)."
-        import pandas as pd
+        "Return the data quality findings of the training data (errors would have stopped the run), or a sentence saying there are none."
+        from IPython.display import Markdown
 
         q = self.result.quality
         if q is None or not q.findings:
-            return pd.DataFrame({"message": ["no data quality findings"]})
+            return Markdown(_no_findings(q))
         return q.to_frame()
 
+    def _groups(self) -> dict[str, str]:
+        "Return the column group label of the model and of the baseline, as the metrics figure names them."
+        return {"model": self.result.model_name, "baseline": "baseline (dummy)"}
+
     def holdout_table(self):
-        "Return holdout metrics with 95% CIs, model and baseline side by side."
+        "Return holdout metrics with 95% CIs, one row per metric, a column group for the model and one for the baseline."
         t = self.result.holdout.reset_index().pivot(
             index="metric", columns="model", values=["value", "ci_low", "ci_high"]
         )
-        t = t.swaplevel(axis=1)[["model", "baseline"]]
+        t = t.swaplevel(axis=1)[["model", "baseline"]].rename(columns=self._groups(), level=0)
+        t.columns.names = [None, None]
         return t.reindex(self.result.holdout.index.unique()).round(4)
 
     def cv_table(self):
-        "Return CV mean and standard deviation per metric, model and baseline side by side."
-        return self.result.cv.round(4)
+        "Return CV mean and standard deviation per metric, grouped like `holdout_table`."
+        import pandas as pd
+
+        cv = self.result.cv.round(4)
+        cv.columns = pd.MultiIndex.from_tuples(
+            [(self._groups()[c.rsplit("_", 1)[0]], c.rsplit("_", 1)[1]) for c in cv.columns]
+        )
+        return cv
 
     def details(self):
-        "Return the run's provenance: data hash, column kinds, dropped columns, timings."
+        "Return the run's provenance (data hash, column kinds, dropped columns, timings), styled to show every value in full."
         import pandas as pd
 
         r = self.result
@@ -244,7 +272,7 @@ class ModelReport:
             "cached result": str(r.cached),
             "fit timings (s)": ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items()),
         }
-        return pd.DataFrame({"value": rows})
+        return _wrapped(pd.DataFrame({"value": rows}))
 
     def figure(self, name: str):
         "Return the figure `name` ('metrics', 'diagnostics' or 'importance'), saved to out_dir/figures/ if set."
@@ -343,7 +371,11 @@ class DataReport:
         )
 
     def findings_table(self):
-        "Return the findings, errors first."
+        "Return the findings, errors first, or a sentence saying there are none."
+        from IPython.display import Markdown
+
+        if not self.quality.findings:
+            return Markdown(_no_findings(self.quality))
         return self.quality.to_frame()
 
     def profile_table(self):
@@ -439,10 +471,26 @@ def _step_timings(nb_path: Path) -> dict[str, float]:
     return out
 
 
+def _run_line(nb, run_id: str):
+    "Return a Markdown cell naming the run and when papermill executed it (UTC)."
+    import nbformat
+    from datetime import datetime, timezone
+
+    started = nb.metadata.get("papermill", {}).get("start_time")
+    when = ""
+    if started:
+        t = datetime.fromisoformat(started)
+        t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+        when = f", executed {t:%Y-%m-%d %H:%M:%S} UTC"
+    return nbformat.v4.new_markdown_cell(f"Run `{run_id}`{when}.")
+
+
 def export_html(
     notebook: Path,  # Executed notebook
     html: Path,  # Destination
     show_code: bool = False,  # Keep the code cells
+    title: str | None = None,  # The page's <title>; default: the notebook's own title metadata, else 'Notebook'
+    run_id: str | None = None,  # Shown under the first cell with the execution date (UTC)
 ) -> Path:
     "Export `notebook` to a self-contained HTML file (images embedded, no code unless `show_code`)."
     import nbformat
@@ -469,8 +517,23 @@ def export_html(
         exclude_output_prompt=True,
         embed_images=True,
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    nb = nbformat.read(notebook, as_version=4)
+    if title:
+        nb.metadata["title"] = title
+    if run_id:
+        first_is_heading = nb.cells and nb.cells[0].cell_type == "markdown"
+        nb.cells.insert(1 if first_is_heading else 0, _run_line(nb, run_id))
+    body, _ = exporter.from_notebook_node(nb)
     return atomic_write(html, body)
+
+
+def _page_title(report_name: str, name: str, params: dict, run_id: str) -> str:
+    "Return the HTML title of a run: 'mlproj <report> report — <data> — <run id>' (no data part for a template without one)."
+    declared = report_parameters(name)
+    data = params.get("data", _literal(declared["data"]["default"]) if "data" in declared else "")
+    if Path(str(data)).suffix.lower() in {".csv", ".parquet", ".pq"}:
+        data = Path(str(data)).name
+    return " — ".join(p for p in [f"mlproj {report_name} report", str(data), run_id] if p)
 
 
 def run_report(
@@ -569,7 +632,8 @@ def _run_report(
     executed = time.perf_counter() - t0
     try:
         t1 = time.perf_counter()
-        export_html(nb_path, tmp / "report.html", show_code=show_code)
+        title = _page_title(report_name, name, params, run_id)
+        export_html(nb_path, tmp / "report.html", show_code=show_code, title=title, run_id=run_id)
         timings = {
             **_step_timings(nb_path),
             "execute_total": round(executed, 3),

@@ -7,6 +7,7 @@ Docs: https://mlproj.github.io/mlproj/score.html.md"""
 # %% ../nbs/09_score.ipynb #a9ab7c8b
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tempfile
@@ -20,7 +21,16 @@ import pandas as pd
 
 from .artifacts import MODEL_FILE, verify_artifact
 from .contracts import DataContract
-from .core import ConfigError, DataError, SchemaError, Settings, load_settings, logger, progress
+from mlproj.core import (
+    ConfigError,
+    DataError,
+    SchemaError,
+    Settings,
+    load_settings,
+    logger,
+    progress,
+    publish,
+)
 from mlproj.inference import (
     TOLERANCE,
     CompiledModel,
@@ -33,7 +43,7 @@ from mlproj.inference import (
 from .registry import load_model, resolve_model
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'CHECK_ROWS', 'COMPILE_ROWS', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
+__all__ = ['SUFFIXES', 'ROW', 'CHECK_ROWS', 'COMPILE_ROWS', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
 
 # %% ../nbs/09_score.ipynb #f649d168
 SUFFIXES = (".csv", ".parquet")
@@ -180,6 +190,9 @@ def reject_reasons(
     return pd.Series({i: "; ".join(r) for i, r in sorted(reasons.items())}, dtype=object)
 
 # %% ../nbs/09_score.ipynb #1060bb4e
+ROW = "row"  # the column naming each output row's input row when the data has no ID columns
+
+
 @dataclass
 class ScoreResult:
     "What a batch scoring run did."
@@ -192,22 +205,46 @@ class ScoreResult:
     rows_rejected: int = 0
     warnings: dict = field(default_factory=dict)  # {what: count}: unseen categories, out-of-range numbers
     seconds: float = 0.0
-    inference: str = ""  # how the predictions were computed (fast path or pipeline, and why)
+    inference: str = ""  # how the predictions were computed: "<engine>: <details>"
+    matched_by: list[str] = field(default_factory=list)  # columns naming the input rows: the IDs, or ["row"]
+    by_row: bool = False  # True: `matched_by` is the input's 0-based data row number (it has no ID columns)
+    data: Path | None = None  # the scored file
+
+    @property
+    def engine(self) -> str:
+        "What scored the rows: 'compiled model', 'fast path' or 'scikit-learn pipeline'."
+        return self.inference.split(": ")[0]
 
     def summary(self) -> dict:
         return {
             "out": str(self.out),
             "rejects": str(self.rejects) if self.rejects else None,
             "model": self.model,
+            "matched_by": self.matched_by,
             "rows_read": self.rows_read,
             "rows_scored": self.rows_scored,
             "rows_rejected": self.rows_rejected,
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_scored / self.seconds) if self.seconds else None,
+            "engine": self.engine,
             "inference": self.inference,
             "peak_rss_mib": _peak_rss_mib(),
         }
+
+    def text(self) -> str:
+        "The run in a few lines, as `mlproj score` prints it."
+        where = f" of {self.data.name}" if self.data else ""
+        lines = [
+            f"scored {self.rows_scored} of {self.rows_read} rows with {self.model} ({self.engine}): {self.out}",
+            f"rows matched to the input by: {self.matched_by[0]} (0-based data row{where}; no ID columns)"
+            if self.by_row
+            else f"rows matched to the input by: {', '.join(self.matched_by)} (ID columns)",
+        ]
+        if self.rows_rejected:
+            lines.append(f"rejected {self.rows_rejected} rows (contract violations): {self.rejects}")
+        lines += [f"warning: {n} values: {what}" for what, n in self.warnings.items()]
+        return "\n".join(lines)
 
 
 def _peak_rss_mib() -> int:
@@ -246,14 +283,15 @@ COMPILE_ROWS = 500_000  # files this large compile a model's trees (once; about 
 
 
 def _rows_in(data: Path) -> int:
-    "The number of rows in `data`: exact for Parquet, estimated from the first lines for CSV."
+    "The number of data rows in `data`: exact for Parquet, estimated from the first MiB's lines for CSV."
     if data.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(data).metadata.num_rows
     with open(data, "rb") as f:
         head = f.read(1 << 20)
-    return int(data.stat().st_size / max(1, len(head) / max(1, head.count(b"\n"))))
+    lines = head.count(b"\n") + (not head.endswith(b"\n"))  # a last line without its newline counts
+    return max(0, int(data.stat().st_size / max(1, len(head) / lines)) - 1)  # less the header
 
 
 def _bundle_path(s: Settings, meta: dict, data: Path, compile: bool | None) -> Path | None:
@@ -296,7 +334,7 @@ class _Scorer:
             logger.warning(f"{self.label}: not using the compiled model {path}: {e}")
             return False
         self.bundle, self.checked = path, set(self.engine.checked_types)
-        self.inference = f"compiled model ({path.name}; checked against the pipeline on this kind of data)"
+        self.inference = f"compiled model: preprocessing in NumPy, trees compiled to C ({path.name}); checked against the pipeline on this kind of data"
         return True
 
     def use_fast_path(self, contract: DataContract, bundle: Path | None) -> None:
@@ -304,12 +342,12 @@ class _Scorer:
         try:
             fast = FastPredictor(self.fitted)
         except NotCompilable as e:
-            self.inference += f" (no fast path: {e})"
+            self.inference += f": no fast path, {e}"
             return
         sample = pd.DataFrame(contract_sample(contract))
         trees = ", trees walked on binned data" if fast.trees else ""
         candidates = [
-            (fast, f"fast path (preprocessing in NumPy{trees}; checked on the contract and on the data)")
+            (fast, f"fast path: preprocessing in NumPy{trees}; checked on the contract and on the data")
         ]
         if bundle is not None and fast.trees is not None:
             try:
@@ -319,7 +357,10 @@ class _Scorer:
                     logger.info(
                         f"compiled the trees of {self.label} in {time.perf_counter() - t:.1f} s ({bundle.parent})"
                     )
-                what = f"compiled model (built now: {bundle.name}; checked on the contract and on the data)"
+                what = (
+                    "compiled model: preprocessing in NumPy, trees compiled to C "
+                    f"(built now: {bundle.name}); checked on the contract and on the data"
+                )
                 candidates.insert(0, (compiled, what))
             except NotCompilable as e:  # no C compiler here, say: the binned walk it is
                 logger.warning(f"{self.label}: not compiling its trees: {e}")
@@ -331,13 +372,13 @@ class _Scorer:
                     raise _Differs(f"differed from the pipeline by {diff:.2g}")
             except Exception as e:  # a model or contract the fast path was not written for
                 why = str(e) if isinstance(e, _Differs) else f"failed ({type(e).__name__}: {e})"
-                logger.warning(f"{self.label}: {what.split(' (')[0]} {why} on rows drawn from the contract")
+                logger.warning(f"{self.label}: {what.split(': ')[0]} {why} on rows drawn from the contract")
                 continue
             self.engine, self.inference = engine, what
             if isinstance(engine, CompiledModel):
                 self.bundle = engine.save(bundle)
             return
-        self.inference += f" (the fast path {why} on rows drawn from the contract)"
+        self.inference += f": the fast path {why} on rows drawn from the contract"
 
     def _check(self, X: pd.DataFrame) -> None:
         "Check the engine against the pipeline on rows of `X` if `X`'s column types are new to it."
@@ -369,7 +410,7 @@ class _Scorer:
         logger.warning(
             f"{self.label}: the fast path {why} on rows {X.index[0]}-{X.index[-1]}; the pipeline scores the rest."
         )
-        self.engine, self.inference = None, f"scikit-learn pipeline (the fast path {why} on one chunk)"
+        self.engine, self.inference = None, f"scikit-learn pipeline: the fast path {why} on one chunk"
         return None
 
     def __call__(self, X: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
@@ -423,7 +464,7 @@ class _AtomicTable:
     def commit(self) -> Path:
         if self.writer is not None:
             self.writer.close()
-        os.replace(self.tmp, self.path)
+        os.replace(publish(self.tmp), self.path)  # mkstemp made it private
         return self.path
 
     def discard(self) -> None:
@@ -440,6 +481,58 @@ def _read_ahead(chunks, pool: ThreadPoolExecutor):
         yield chunk
 
 
+def _check_columns(
+    columns: pd.Index,  # The input's columns
+    contract: DataContract,
+    keep: list[str],  # ID columns the model left out at training
+    data: Path,
+    label: str,
+) -> tuple[
+    list[str], bool
+]:  # The columns that name the rows in the outputs, and whether that is the row number
+    "Raise `SchemaError` (with the closest input column) if a column `contract` requires is not in `columns`."
+    missing = [c for c in contract.required if c not in columns]
+    if missing:
+        known = {c.name for c in contract.columns}
+        spare = [
+            str(c) for c in columns if c not in known
+        ]  # a misspelled column is one the model does not know
+        hints = {m: difflib.get_close_matches(m, spare, n=1) for m in missing}
+        hint = ", ".join(f"{h[0]!r} for {m!r}" for m, h in hints.items() if h)
+        raise SchemaError(
+            f"{data} is missing column(s) {missing} that {label} needs"
+            + (f"; did you mean {hint}?" if hint else f"; got {[str(c) for c in columns][:20]}.")
+            + " Add or rename them (values may be missing)."
+        )
+    ids = [c for c in keep if c in columns]
+    if ids:
+        return ids, False
+    row = ROW
+    while row in columns:  # the rejects file keeps every input column
+        row = f"_{row}"
+    return [row], True
+
+
+def _ids(chunk: pd.DataFrame, r: ScoreResult) -> pd.DataFrame:
+    "The columns of `chunk` that name its rows in the outputs: its ID columns, or its row numbers in the file."
+    if r.by_row:
+        return pd.DataFrame({r.matched_by[0]: chunk.index.to_numpy()}, index=chunk.index)
+    return chunk[r.matched_by]
+
+
+def _row_bar(data: Path, chunksize: int, show: bool):
+    "A bar counting rows on stderr (a CSV's total estimated); None if off or `data` is one chunk."
+    if not show:
+        return None
+    total = _rows_in(data)
+    if total <= chunksize:  # one chunk: a bar would only flash 0 of 1
+        return None
+    bar = progress(None, desc=f"scoring {data.name}", total=total)  # a bar updated by hand; None with --quiet
+    if bar is not None:
+        bar.unit = "rows"
+    return bar
+
+
 def score_file(
     model: str | Path,  # Model reference: NAME@alias, NAME/VERSION, runs:/RUN_ID or an artifact folder
     data: str | Path,  # .csv or .parquet file to score
@@ -447,7 +540,7 @@ def score_file(
     chunksize: int = 100_000,  # Rows per chunk
     strict: bool = False,  # Stop at the first row that breaks the contract instead of setting it aside
     settings: Settings | None = None,  # Project settings (where the registry is)
-    show_progress: bool = True,  # Progress bar on stderr
+    show_progress: bool = True,  # Progress bar on stderr (files of more than one chunk)
     fast_path: bool = True,  # Use `FastPredictor` where it is proven equal to the pipeline
     compile: bool
     | None = None,  # Compile HistGradientBoosting trees to C; None: if cached, or if `data` has >= COMPILE_ROWS rows
@@ -479,23 +572,22 @@ def score_file(
         if fast_path:
             scorer.use_fast_path(contract, bundle)
         else:
-            scorer.inference += " (fast path off)"
-    result = ScoreResult(out, None, rm.label)
+            scorer.inference += ": fast path off"
+    result = ScoreResult(out, None, rm.label, data=data)
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
     table, rejects = _AtomicTable(out), _AtomicTable(rejects_path, by_pandas=True)
+    bar = _row_bar(data, chunksize, show_progress)
     t0 = time.perf_counter()
     try:
         # one thread reads the next chunk and one writes the previous while this one is checked and predicted
         with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as writing:
             chunks = _read_ahead(iter_chunks(data, chunksize, text, dates), reading)
             written = writing.submit(lambda: None)
-            for chunk in progress(chunks, desc=f"scoring {data.name}") if show_progress else chunks:
+            for chunk in chunks:
                 if result.rows_read == 0:
-                    missing = [c for c in contract.required if c not in chunk.columns]
-                    if missing:
-                        raise SchemaError(
-                            f"{data} is missing column(s) {missing} that {rm.label} needs; add them (values may be missing)."
-                        )
+                    result.matched_by, result.by_row = _check_columns(
+                        chunk.columns, contract, keep, data, rm.label
+                    )
                 result.rows_read += len(chunk)
                 bad = reject_reasons(chunk, contract)
                 if len(bad) and strict:
@@ -505,24 +597,27 @@ def score_file(
                         f"{chunk.index[0]}-{chunk.index[-1]}); fix them, or drop --strict to set them aside."
                     )
                 if len(bad):
+                    rejected = chunk.loc[bad.index].assign(reject_reason=bad.to_numpy())
+                    if result.by_row:
+                        rejected.insert(0, result.matched_by[0], bad.index.to_numpy())
                     written.result()  # one write in flight at a time: memory stays flat
-                    written = writing.submit(
-                        rejects.write, chunk.loc[bad.index].assign(reject_reason=bad.to_numpy())
-                    )
+                    written = writing.submit(rejects.write, rejected)
                     result.rows_rejected += len(bad)
                     chunk = chunk.drop(index=bad.index)
-                if chunk.empty:
-                    continue
-                _count_warnings(chunk, contract, result.warnings)
-                preds = scorer(chunk, chunk[[c for c in keep if c in chunk.columns]])
-                written.result()
-                written = writing.submit(table.write, preds)
-                result.rows_scored += len(chunk)
+                if not chunk.empty:
+                    _count_warnings(chunk, contract, result.warnings)
+                    preds = scorer(chunk, _ids(chunk, result))
+                    written.result()
+                    written = writing.submit(table.write, preds)
+                    result.rows_scored += len(chunk)
+                if bar is not None:
+                    bar.total = max(bar.total, result.rows_read)  # a CSV's total is an estimate
+                    bar.update(result.rows_read - bar.n)
             written.result()
         if result.rows_read == 0:
             raise DataError(f"data file {data} has no data rows; add rows.")
         if table.rows == 0:  # every row rejected: still an output with the right columns
-            table.write(pd.DataFrame(columns=[*keep, "prediction"]))
+            table.write(pd.DataFrame(columns=[*result.matched_by, "prediction"]))
         table.commit()
         if result.rows_rejected:
             result.rejects = rejects.commit()
@@ -533,10 +628,13 @@ def score_file(
         table.discard()
         rejects.discard()
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     result.seconds, result.inference = time.perf_counter() - t0, scorer.inference
     logger.info(
         f"scored {result.rows_scored} of {result.rows_read} rows with {rm.label} in {result.seconds:.1f} s"
-        f" ({result.inference})"
+        f" by the {result.inference}"
         + (f"; {result.rows_rejected} rejected rows in {result.rejects}" if result.rows_rejected else "")
     )
     return result

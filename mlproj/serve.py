@@ -8,6 +8,7 @@ Docs: https://mlproj.github.io/mlproj/serve.html.md"""
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hmac
 import json
 import math
@@ -199,25 +200,35 @@ class RecordParser:
         try:
             parsed = self.adapter.validate_python(items)
         except ValidationError as e:
-            errors = [self._error(err, single) for err in e.errors(include_url=False)]
+            errors = [self._error(err, items) for err in e.errors(include_url=False)]
             first = errors[0]
             where = f"record {first['record']}, " if not single else ""
+            sentence = f"{where}field {first['field']!r}: {first['reason']}" + (
+                f" (and {len(errors) - 1} more problem(s), listed in 'errors')" if len(errors) > 1 else ""
+            )
             raise BadRequest(
-                f"{where}field {first['field']!r}: {first['reason']}"
-                + (f" (and {len(errors) - 1} more problem(s), listed in 'errors')" if len(errors) > 1 else "")
-                + "; fix the request (see /docs for the schema).",
+                sentence
+                + (" Fix" if sentence.endswith("?") else "; fix")
+                + " the request (see /docs for the schema).",
                 errors=errors[:50],
             ) from None
         return [{**r.model_dump(by_alias=True), **(r.model_extra or {})} for r in parsed]
 
-    def _error(self, err: dict, single: bool) -> dict:
+    def _error(self, err: dict, items: list) -> dict:
         loc = list(err.get("loc", ()))
         record = loc.pop(0) if loc and isinstance(loc[0], int) else 0
         field = str(loc[0]) if loc else "(record)"
         field = self.names.get(field, field)
         reason = err.get("msg", "invalid")
         if err.get("type") == "missing":
-            reason = "missing (send null if the value is unknown)"
+            sent = items[record] if record < len(items) and isinstance(items[record], dict) else {}
+            unknown = [k for k in sent if isinstance(k, str) and k not in self.names.values()]
+            typo = difflib.get_close_matches(field, unknown, n=1)  # a misspelled field is one we do not know
+            reason = (
+                f"missing; unknown field {typo[0]!r} — did you mean {field!r}?"
+                if typo
+                else "missing (send null if the value is unknown)"
+            )
         elif err.get("type") == "finite_number":
             reason = "NaN and infinity are not allowed (send null for a missing value)"
         return {"record": record, "field": field, "reason": reason}

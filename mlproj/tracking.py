@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -214,30 +215,75 @@ def metrics_to_log(
     return out
 
 # %% ../nbs/06b_tracking.ipynb #1e2da2a2
-def _code_key() -> str:
-    "A fingerprint of the installed mlproj source files (size and mtime), so an agent never runs stale code."
-    import hashlib
+# the version of the agent's messages: part of its socket's name, so no command talks to an agent of another one
+_PROTOCOL = 2
+# per run, in its config: never part of an agent's key
+_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
+
+def _package_dir() -> Path:
     import mlproj
 
+    return Path(mlproj.__file__).parent
+
+
+def _code_key() -> str:
+    "A fingerprint of the installed mlproj source files (their content), so an agent never runs stale code."
+    import hashlib
+
     h = hashlib.sha256()
-    for p in sorted(Path(mlproj.__file__).parent.glob("*.py")):
-        st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for p in sorted(_package_dir().glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
 
 
-def agent_socket(
-    s: Settings,  # Project settings
-) -> Path:  # Unix socket of the agent serving this environment, mlproj version and store
-    "Return the socket path of the tracking agent for `s` (in a private per-user temporary folder)."
-    import hashlib
+def _agent_dir() -> Path:
+    "The current user's private folder for agent sockets: `$XDG_RUNTIME_DIR/mlproj`, else `<tmp>/mlproj-<uid>`."
+    import stat
     import tempfile
 
-    key = json.dumps([sys.executable, _code_key(), mlflow_env(s), artifact_location(s)], sort_keys=True)
-    folder = Path(tempfile.gettempdir()) / f"mlproj-{os.getuid()}"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = (
+        Path(runtime) / "mlproj"
+        if runtime and Path(runtime).is_dir()
+        else Path(tempfile.gettempdir()) / f"mlproj-{os.getuid()}"
+    )
     folder.mkdir(mode=0o700, exist_ok=True)
-    return folder / f"agent-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise TrackingError(
+            f"the tracking agent's folder {folder} is not a folder of user {_user()} (uid {os.getuid()}); remove "
+            f"it, point XDG_RUNTIME_DIR or TMPDIR at a folder of your own, or set [tracking] agent_idle = 0."
+        )
+    if st.st_mode & 0o077:  # someone loosened it: other users must not reach the agent
+        folder.chmod(0o700)
+    return folder
+
+
+def agent_socket(
+    s: Settings,  # Project settings (only its MLflow switches count, never its store)
+) -> Path:  # Unix socket of the agent serving this user, Python environment and mlproj version
+    "Return the socket path of the tracking agent for `s`: one per user and Python environment, shared by every project and store."
+    import hashlib
+
+    env = {k: v for k, v in mlflow_env(s).items() if k not in _URI_VARS}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("MLFLOW_") and k not in _URI_VARS})
+    where = json.dumps([sys.executable, sys.prefix, str(_package_dir()), env], sort_keys=True)
+    what = json.dumps([_PROTOCOL, _code_key()])
+    digest = [hashlib.sha256(key.encode()).hexdigest() for key in (where, what)]
+    return _agent_dir() / f"agent-{digest[0][:8]}-{digest[1][:16]}.sock"
+
+
+def _ask_to_stop(path: Path) -> bool:
+    "Send `stop` to the agent on `path` (any version answers it); True if one was listening."
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            sock.sendall(b'{"op": "stop"}\n')
+            sock.recv(100)
+        return True
+    except OSError:
+        return False
 
 
 def _agent_running(path: Path) -> bool:
@@ -258,38 +304,39 @@ def start_agent(
 ) -> Path:  # The agent's socket
     "Start the tracking agent for `s` in the background unless one is running or starting; do not wait for it."
     path = agent_socket(s)
-    if not _agent_running(path):
-        log = open(path.with_suffix(".log"), "ab")
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                f"from mlproj.tracking import run_agent; run_agent({str(path)!r}, {s.tracking.agent_idle!r})",
-            ],
-            env={**os.environ, **mlflow_env(s), "PYTHONWARNINGS": "ignore"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,  # outlives the command, and Ctrl-C in the terminal is not its business
-            close_fds=True,
-        )
-        log.close()
+    if _agent_running(path):
+        return path
+    where = path.name.split("-")[1]
+    for old in path.parent.glob(f"agent-{where}-*.sock"):
+        if old != path:  # same environment, other mlproj code: it finishes its runs, then exits
+            _ask_to_stop(old)
+    log = open(path.with_suffix(".log"), "ab")
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from mlproj.tracking import run_agent; run_agent({str(path)!r}, {s.tracking.agent_idle!r})",
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if k not in _URI_VARS},  # stores come with each run
+            **{k: v for k, v in mlflow_env(s).items() if k not in _URI_VARS},
+            "PYTHONWARNINGS": "ignore",
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,  # outlives the command, and Ctrl-C in the terminal is not its business
+        close_fds=True,
+    )
+    log.close()
     return path
 
 
 def stop_agent(
     s: Settings,  # Project settings
 ) -> bool:  # True if an agent was asked to stop
-    "Ask the tracking agent for `s` to exit once its current runs are done."
-    path = agent_socket(s)
-    try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(path))
-            sock.sendall(b'{"op": "stop"}\n')
-            sock.recv(100)
-        return True
-    except OSError:
-        return False
+    "Ask the tracking agent for `s` (shared by every project of this environment) to exit once its current runs are done."
+    return _ask_to_stop(agent_socket(s))
 
 # %% ../nbs/06b_tracking.ipynb #1f8bbfef
 class TrackedRun:
@@ -314,6 +361,7 @@ class TrackedRun:
         }
         self.run_id = self.experiment_id = None
         self._cfg = {
+            "protocol": _PROTOCOL,
             "uri": tracking_uri(s),
             "experiment": s.tracking.experiment,
             "artifact_location": artifact_location(s),
@@ -365,7 +413,7 @@ class TrackedRun:
             if not waited:
                 logger.info("waiting for the MLflow tracking agent to start (once per session)")
                 waited = True
-            start_agent(self.settings)
+            self._agent = start_agent(self.settings)  # the socket of the current code, should it have changed
             time.sleep(0.05)
         self._attach(sock)
 
@@ -602,6 +650,15 @@ def _serve(rfile, wfile) -> None:
     if cfg.get("op") == "stop":
         reply({"ok": True})
         raise SystemExit(0)
+    if cfg.get("protocol") != _PROTOCOL:  # a client of another mlproj version: it cannot know our replies
+        reply(
+            {
+                "ok": False,
+                "error": f"the MLflow tracking agent speaks protocol {_PROTOCOL}, the command "
+                f"{cfg.get('protocol')} (mlproj changed while it ran); rerun the command.",
+            }
+        )
+        return
     client = run_id = exp_id = logged = None
     while True:
         line = rfile.readline()
@@ -630,7 +687,7 @@ def _serve(rfile, wfile) -> None:
             continue
         if msg["op"] == "model":
             try:
-                logged = _log_mlflow_model(run_id, msg["file"], msg["sha256"], msg["example"])
+                logged = _log_mlflow_model(cfg["uri"], run_id, msg["file"], msg["sha256"], msg["example"])
                 client.update_run(
                     run_id, status="RUNNING"
                 )  # MLflow's start_run block ended it; it is not over
@@ -671,10 +728,17 @@ def _warm_up() -> None:
 
     from mlproj.artifacts import file_sha256  # noqa: F401
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+
+def _release_memory() -> None:
+    "Give the memory a finished run used (model copies, frames) back to the system while the agent waits."
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed heap pages otherwise
+    except (OSError, AttributeError):  # not glibc (macOS, musl)
+        pass
 
 
 def run_helper() -> None:
@@ -692,7 +756,6 @@ def run_agent(
 ) -> None:
     "Entry point of the tracking agent: serve runs on `path` until idle for `idle` seconds."
     import fcntl
-    import threading
 
     lock = open(f"{path}.lock", "a")
     try:
@@ -721,6 +784,9 @@ def run_agent(
             with guard:
                 state["active"] -= 1
                 state["last"] = time.monotonic()
+                idle_now = state["active"] == 0
+            if idle_now:
+                _release_memory()
 
     try:
         while not state["stop"]:
@@ -802,7 +868,7 @@ def _log_finish(client, run_id: str, msg: dict, cfg: dict, logged: dict | None =
     if (
         logged is None or logged["sha256"] != spec["sha256"][MODEL_FILE]
     ):  # not handed over early (or not this one)
-        logged = _log_mlflow_model(run_id, file, spec["sha256"][MODEL_FILE], spec["example"])
+        logged = _log_mlflow_model(cfg["uri"], run_id, file, spec["sha256"][MODEL_FILE], spec["example"])
     client.set_tag(run_id, "mlproj.model_uri", logged["model_uri"])
     name = spec.get("register")
     if not name:
@@ -822,8 +888,33 @@ def _structure(model) -> str:
     return "|".join(parts)
 
 
-def _log_mlflow_model(run_id: str, file, sha256: str, example_path: str) -> dict:
-    "Log the joblib file `file` (checked against `sha256`) as the run's MLflow model; return its id, URI and hash."
+_FLUENT = {"uri": None, "users": 0}  # the store MLflow's global (fluent) API points at, and who uses it
+_FLUENT_GATE = threading.Condition()
+
+
+@contextmanager
+def _fluent_store(uri: str):
+    """Point MLflow's process-wide tracking and registry URI at `uri` for the block. Blocks for the same store
+    run at once; a block for another store waits until they are done (one agent serves every store)."""
+    import mlflow
+
+    with _FLUENT_GATE:
+        _FLUENT_GATE.wait_for(lambda: _FLUENT["users"] == 0 or _FLUENT["uri"] == uri)
+        if _FLUENT["uri"] != uri:
+            mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(uri)
+            _FLUENT["uri"] = uri
+        _FLUENT["users"] += 1
+    try:
+        yield
+    finally:
+        with _FLUENT_GATE:
+            _FLUENT["users"] -= 1
+            _FLUENT_GATE.notify_all()
+
+
+def _log_mlflow_model(uri: str, run_id: str, file, sha256: str, example_path: str) -> dict:
+    "Log the joblib file `file` (checked against `sha256`) as MLflow model of run `run_id` in store `uri`; return its id, URI and hash."
     import joblib
     import mlflow
     import mlflow.sklearn
@@ -841,7 +932,7 @@ def _log_mlflow_model(run_id: str, file, sha256: str, example_path: str) -> dict
     signature = infer_signature(example.astype({c: "float64" for c in ints}), model.predict(example))
     key = _structure(model)
     trusted = _TRUSTED_CACHE.get(key)
-    with mlflow.start_run(run_id=run_id):
+    with _fluent_store(uri), mlflow.start_run(run_id=run_id):
         for attempt in range(2):
             trusted = trusted if trusted is not None else skops_trusted_types(model)
             try:

@@ -36,11 +36,17 @@ CASES = {
                            "churned"),
     "target-one-class": (lambda p: _demo().assign(churned="yes").to_csv(p, index=False), "d.csv", "churned",
                          "single class"),
-    "all-missing-feature": (lambda p: _demo().assign(tenure_months=np.nan).to_csv(p, index=False), "d.csv",
-                            "churned", "tenure_months"),
     "infinite-values": (lambda p: _demo().assign(monthly_usage=lambda d: d.monthly_usage.where(d.index != 5, np.inf))
-                        .to_csv(p, index=False), "d.csv", "churned", "inf"),
-    "too-small-for-cv": (lambda p: _demo(200).head(12).to_csv(p, index=False), "d.csv", "churned", "12"),
+                        .to_csv(p, index=False), "d.csv", "churned",
+                        "column 'monthly_usage' has 1 infinite value(s) (first rows [5])"),
+    "too-small-for-cv": (lambda p: _demo(200).groupby("churned").head(6).to_csv(p, index=False), "d.csv", "churned",
+                         "target 'churned' has 12 labelled row(s), too few for a 0.2 holdout with each of the 2 "
+                         "classes on both sides and 5-fold cross-validation (2 training rows per fold): at least "
+                         "13 are needed. Add rows, or lower --cv-folds or raise --test-size."),
+    "four-rows": (lambda p: _demo(200).iloc[[0, 1, 2, 5]].assign(churned=["yes", "no", "yes", "no"])
+                  .to_csv(p, index=False), "d.csv", "churned",
+                  "target 'churned' has 4 labelled row(s), too few for a 0.2 holdout with each of the 2 classes "
+                  "on both sides and 3-fold cross-validation (2 training rows per fold): at least 8 are needed."),
 }
 
 
@@ -54,6 +60,29 @@ def test_bad_training_input(tmp_path: Path, case: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert lines and message in lines[-1] and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "models").exists() and proc.stdout == ""
+
+
+def test_all_missing_column_is_dropped_not_fatal(tmp_path: Path) -> None:
+    path = _write(tmp_path, "d.csv", lambda p: _demo().assign(tenure_months=np.nan).to_csv(p, index=False))
+    proc = run_cli("train", "--data", str(path), "--target", "churned", "--json", *FAST[:-1], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "'tenure_months' (all missing)" in proc.stderr, proc.stderr
+    meta = json.loads((Path(json.loads(proc.stdout)["artifact"]) / "metadata.json").read_text())
+    assert meta["columns"]["dropped"]["tenure_months"] == "all missing", meta["columns"]
+
+
+def test_row_numbers_are_not_features(tmp_path: Path) -> None:
+    "A file sorted by the target and saved with its index: the row numbers would give the target away."
+    df = make_demo_data(n_rows=300, task="regression", random_state=0).sort_values("spend")
+    path = tmp_path / "sorted.csv"
+    df.reset_index(drop=True).to_csv(path)  # pandas writes the unnamed index: 'Unnamed: 0' when read back
+    proc = run_cli("train", "--data", str(path), "--target", "spend", "--json", *FAST[:-1], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "'Unnamed: 0' (row index)" in proc.stderr, proc.stderr
+    out = json.loads(proc.stdout)
+    meta = json.loads((Path(out["artifact"]) / "metadata.json").read_text())
+    assert meta["columns"]["dropped"] == {"Unnamed: 0": "row index", "customer_id": "ID-like", "region": "constant"}
+    assert "Unnamed: 0" not in meta["columns"]["numeric"]
 
 
 def test_regression_on_text_target(tmp_path: Path) -> None:

@@ -107,6 +107,10 @@ def test_settings_precedence_through_cli(tmp_path: Path, demo_csv: Path) -> None
     (tmp_path / "settings.ini").write_text("[train]\nseed = many\n")
     bad = run_cli("train", "--quiet", cwd=tmp_path)
     assert bad.returncode == 2 and "settings.ini line 2, [train] seed must be an int; got 'many'" in bad.stderr
+    (tmp_path / "settings.ini").write_text("[data]\ntest_size = 0.3\n\n[trian]\nseed = 3\n")
+    typo = run_cli("train", "--quiet", cwd=tmp_path)
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr, typo.stderr
+    assert "settings.ini line 4: unknown section [trian]; did you mean [train]?" in typo.stderr, typo.stderr
 
 
 def test_evaluate_without_artifact(tmp_path: Path) -> None:

@@ -333,6 +333,63 @@ def test_two_trains_at_once_on_a_fresh_store(tmp_path: Path) -> None:
         _stop_agent(project)
 
 
+def _agents(folder: Path) -> list[int]:
+    "Pids of the tracking agents whose socket lies under `folder` (their command line names it)."
+    pids = []
+    for p in Path("/proc").iterdir():
+        try:
+            cmd = (p / "cmdline").read_bytes() if p.name.isdigit() else b""
+        except OSError:  # ended meanwhile
+            continue
+        if b"run_agent(" in cmd and str(folder).encode() in cmd:
+            pids.append(int(p.name))
+    return pids
+
+
+def test_one_agent_serves_every_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    "Tracked commands in three project folders, two at once: one agent, and each run in its own project's store."
+    import shutil
+    import tempfile
+
+    from mlproj.tracking import stop_agent
+
+    run_dir = Path(tempfile.mkdtemp(prefix="mlp-"))  # short: a Unix socket's path has at most about 104 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))  # this test's agent only, away from other sessions'
+    projects = [_project(tmp_path / name) for name in ("a", "b", "c")]
+    try:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mlproj", "train", "--json", *FAST, "--model", "dummy"],
+                cwd=project, env={**os.environ, **ON}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for project in projects[:2]
+        ]
+        outs = [p.communicate(timeout=300) for p in procs]
+        for p, (_, err) in zip(procs, outs):
+            assert p.returncode == 0, err
+        agents = _agents(run_dir)
+        assert len(agents) == 1, agents
+        results = [json.loads(out) for out, _ in outs] + [_train(projects[2], "--model", "dummy")]
+        assert _agents(run_dir) == agents  # the third project's run went to the same agent
+        for project, out in zip(projects, results):
+            c = _client(project)
+            runs = c.search_runs([c.get_experiment_by_name("mlproj").experiment_id])
+            assert [r.info.run_id for r in runs] == [out["tracking"]["run_id"]]  # its own run, and only it
+            assert runs[0].info.status == "FINISHED"
+            assert runs[0].info.artifact_uri.startswith((project / "mlartifacts").resolve().as_uri())
+            # each store has its own registry (version 1, champion) and its model files in its own folder
+            assert (out["tracking"]["version"], out["tracking"]["aliases"]) == ("1", ["champion"])
+            assert len(list((project / "mlartifacts").rglob("MLmodel"))) == 1
+    finally:
+        stop_agent(load_settings(project_dir=projects[0], env={}))
+        deadline = time.monotonic() + 30
+        while _agents(run_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in _agents(run_dir):  # started by this test
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def test_an_unreachable_store_fails_loudly_and_no_track_runs_without_it(tmp_path: Path) -> None:
     env = {**ON, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_free_port()}"}
     t0 = time.monotonic()
