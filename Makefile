@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test lint export lab ui bench clean
+.PHONY: help venv hooks report test lint export lab ui bench clean
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
 	touch $@
+
+hooks: venv ## Once per clone: clean notebooks on save; git notebook merge/diff drivers (run from .venv)
+	$(BIN)/nbdev-install-hooks
+	git checkout -- .gitconfig .gitattributes  # nbdev writes bare command names; ours name .venv/bin
+	printf '#!/bin/sh\nexec "$$(git rev-parse --show-toplevel)/.venv/bin/nbdev-trust"\n' > .git/hooks/post-merge
 
 report: venv ## Run the model report; prints where its HTML is
 	$(BIN)/mlproj report
@@ -35,8 +40,8 @@ export: venv ## Export nbs/ to mlproj/, then clean the notebooks and report temp
 	$(BIN)/nbdev-clean
 	$(BIN)/nbdev-clean --fname mlproj/templates
 
-lab: venv ## Start JupyterLab on nbs/
-	$(BIN)/jupyter lab nbs
+lab: venv ## Start JupyterLab on nbs/ (adds --allow-root when run as root, e.g. in a container)
+	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ui: venv ## Browse the project's MLflow runs and models (http://127.0.0.1:5000)
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --default-artifact-root ./mlartifacts --host 127.0.0.1
