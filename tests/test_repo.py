@@ -170,3 +170,23 @@ def test_settings_ini_loads() -> None:
     settings = load_settings(ROOT / "settings.ini", env={}, project_dir=ROOT)
     assert settings.data.source == "penguins"
     assert "settings.ini" in settings.origin["data.source"], settings.origin
+
+
+def test_notebook_diff_driver_works_outside_the_venv(tmp_path: Path) -> None:
+    "`make hooks` turns on the committed drivers; `git diff` on a notebook must then work in a plain shell."
+    for name in (".gitattributes", ".gitconfig"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the clone's .venv (here: the one running the tests)
+    nb = tmp_path / "a.ipynb"
+    shutil.copy2(ROOT / "nbs" / "04_models.ipynb", nb)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["config", "--local", "include.path", "../.gitconfig"], ["add", "."],
+                 ["commit", "-qm", "x"]):
+        subprocess.run([*git, *args], cwd=tmp_path, env=env, check=True, capture_output=True)
+    cells = json.loads(nb.read_text())
+    cells["cells"][0]["source"].append("\nchanged")
+    nb.write_text(json.dumps(cells, indent=1))
+    proc = subprocess.run([*git, "diff", "a.ipynb"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and "cannot run" not in proc.stderr, _output(proc)
+    assert "## modified" in proc.stdout and "+changed" in proc.stdout, _output(proc)
