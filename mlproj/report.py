@@ -473,8 +473,9 @@ def _step_timings(nb_path: Path) -> dict[str, float]:
 
 def _run_line(nb, run_id: str):
     "Return a Markdown cell naming the run and when papermill executed it (UTC)."
-    import nbformat
     from datetime import datetime, timezone
+
+    import nbformat
 
     started = nb.metadata.get("papermill", {}).get("start_time")
     when = ""
@@ -489,7 +490,7 @@ def export_html(
     notebook: Path,  # Executed notebook
     html: Path,  # Destination
     show_code: bool = False,  # Keep the code cells
-    title: str | None = None,  # The page's <title>; default: the notebook's own title metadata, else 'Notebook'
+    title: str | None = None,  # The page's <title>; default: the notebook's title metadata
     run_id: str | None = None,  # Shown under the first cell with the execution date (UTC)
 ) -> Path:
     "Export `notebook` to a self-contained HTML file (images embedded, no code unless `show_code`)."

@@ -1,18 +1,21 @@
 "Report templates run for real: `mlproj report` (papermill + a real kernel) and the plain papermill CLI."
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 from conftest import run_cli
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
+from mlproj.core import default_mode
 from mlproj.data import load_data, split_data
-from mlproj.report import template_path
+from mlproj.report import report_parameters, template_path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FAST = ["--cv-folds", "3", "--n-bootstrap", "50"]
 
@@ -36,6 +39,8 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
     assert not stderr, stderr  # no progress bars or raw warnings in a report
     timings = json.loads((run_dir / "timings.json").read_text())
     assert {"kernel_start", "train", "plot", "html_export"} <= timings.keys()
+    for p in [run_dir, *(run_dir / n for n in ["report.html", "report.ipynb", "metrics.json", "timings.json"])]:
+        assert p.stat().st_mode & 0o777 == default_mode(p.is_dir()), p  # the umask's mode, not 0600/0700
 
     # Every holdout number equals a hand-written scikit-learn computation on the same split.
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -53,6 +58,19 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
     assert hold["log_loss"]["value"] == pytest.approx(log_loss(split.y_test, proba), abs=1e-12)
     assert hold["accuracy"]["ci_low"] <= hold["accuracy"]["value"] <= hold["accuracy"]["ci_high"]
     assert metrics["holdout"]["baseline"]["roc_auc"]["value"] == 0.5
+
+    # The page says what it is: title, run id and execution time at the top, every detail in full.
+    run_id = run_dir.name
+    assert f"<title>mlproj model report — wine — {run_id}</title>" in text
+    run_line = re.search(rf"Run <code>{run_id}</code>, executed (\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text)
+    assert run_line and run_id.startswith(run_line[1].replace("-", "").replace(" ", "T").replace(":", ""))
+    assert run_line.start() < text.index("Holdout metrics against the baseline")
+    assert metrics["data_sha256"] in text  # the whole SHA-256, not cut short
+    assert "od280/od315_of_diluted_wines, proline" in text and "importance" in text.split("fit timings (s)")[1]
+    # metrics tables: rows are metrics, column groups the model (by name) and the baseline, never "model" twice
+    assert '<th colspan="3" halign="left">linear</th>' in text
+    assert '<th colspan="3" halign="left">baseline (dummy)</th>' in text
+    assert ">model</th>" not in text
 
 
 def test_show_code_keeps_code(tmp_path: Path) -> None:
@@ -108,26 +126,56 @@ def test_failing_report_is_kept_outside_latest(tmp_path: Path) -> None:
     assert not list((tmp_path / "reports" / "broken").glob(".*.tmp"))
 
 
-def test_plain_papermill_cli_runs_the_template(tmp_path: Path) -> None:
-    out = tmp_path / "out.ipynb"
-    papermill = Path(sys.executable).parent / "papermill"
-    proc = subprocess.run([str(papermill), str(template_path("model")), str(out), "-p", "data", "iris",
-                           "-p", "model", "linear", "-p", "cv_folds", "3", "-p", "n_bootstrap", "20",
-                           "--no-progress-bar"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+def _papermill_section() -> str:
+    "Return README.md's section on papermill, as printed."
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split("## Scheduled reports with papermill", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_papermill_commands_write_what_they_promise(tmp_path: Path) -> None:
+    # As printed, in a folder whose .venv is the environment running the tests (`make` builds it at the root).
+    (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    section = _papermill_section()
+    commands = next(b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S) if ".venv/bin/papermill" in b)
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    executed = nbformat.read(out, as_version=4)
+    promised = set(re.findall(r"`(reports/papermill/[^`]+)`", section))
+    assert promised == {"reports/papermill/model.ipynb", "reports/papermill/model.html"}
+    out = tmp_path / "reports" / "papermill"
+    assert all((tmp_path / p).is_file() for p in promised)
+    assert {p.name for p in (out / "figures").iterdir()} == {"metrics.png", "diagnostics.png", "importance.png"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["data"], metrics["model"]) == ("wine", "linear")
+    assert 0.5 < metrics["holdout"]["model"]["accuracy"]["value"] <= 1
+    executed = nbformat.read(out / "model.ipynb", as_version=4)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and 'data = "iris"' in injected[0].source
+    assert injected and 'data = "wine"' in injected[0].source
 
 
-def test_template_is_clean_and_tagged() -> None:
-    nb = nbformat.read(template_path("model"), as_version=4)
+def test_data_report_on_clean_data_says_so_without_warnings(tmp_path: Path) -> None:
+    proc = run_cli("report", "data", "--data", "penguins", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    html = Path(proc.stdout.strip().removeprefix("report: "))
+    text = html.read_text()
+    assert f"<title>mlproj data report — penguins — {html.parent.name}</title>" in text
+    assert "UserWarning" not in text and "Warning:" not in text and "warnings.warn" not in text
+    findings = text.split("Findings", 1)[1].split("Columns", 1)[0]
+    assert "No findings: none of the data quality checks flagged anything in the 344 rows and 8 columns" in findings
+    assert "<table" not in findings  # no empty table with headers only
+
+
+@pytest.mark.parametrize("name", ["model", "data"])
+def test_template_is_clean_and_tagged(name: str) -> None:
+    nb = nbformat.read(template_path(name), as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    # run by plain papermill without -p out_dir, metrics.json and figures/ go to the working folder
+    assert report_parameters(name)["out_dir"]["default"] == '"."'
 
 
 def test_unchanged_report_is_reused_and_no_cache_reexecutes(tmp_path: Path) -> None:
@@ -141,6 +189,8 @@ def test_unchanged_report_is_reused_and_no_cache_reexecutes(tmp_path: Path) -> N
     assert json.loads((run2 / "timings.json").read_text())["reused_from"] == run1.name
     assert (run2 / "metrics.json").read_text() == (run1 / "metrics.json").read_text()
     assert (tmp_path / "reports" / "model" / "latest").resolve() == run2.resolve()
+    assert run2.stat().st_mode & 0o777 == default_mode(is_dir=True)
+    assert (run2 / "report.html").stat().st_mode & 0o777 == default_mode()
     third = run_cli(*args, "--no-cache", "--quiet", cwd=tmp_path)
     run3 = Path(third.stdout.strip().removeprefix("report: ")).parent
     assert "reused_from" not in json.loads((run3 / "timings.json").read_text())
