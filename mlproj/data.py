@@ -279,7 +279,9 @@ def split_data(
     X, y = df.drop(columns=[target]), df[target]
     n_classes = y.nunique() if task.stratify else 1
     if len(y) < (need := min_rows(test_size, n_classes, 2 * cv_folds)):
-        why = f"a {test_size:g} holdout" + (f" with each of the {n_classes} classes on both sides" if n_classes > 1 else "")
+        why = f"a {test_size:g} holdout" + (
+            f" with each of the {n_classes} classes on both sides" if n_classes > 1 else ""
+        )
         why += f" and {cv_folds}-fold cross-validation (2 training rows per fold)" if cv_folds else ""
         fix = "lower --cv-folds or raise --test-size" if cv_folds else "change --test-size"
         raise DataError(

@@ -470,7 +470,11 @@ def _train(
                 f"every finding; thresholds are in the [quality] section of settings.ini."
             )
         for f in quality.warnings:
-            if f.check not in {"constant", "id_like", "row_index"}:  # the feature builder already warns about these
+            if f.check not in {
+                "constant",
+                "id_like",
+                "row_index",
+            }:  # the feature builder already warns about these
                 warnings.warn(f"{f.message}", stacklevel=2)
     if run is not None:
         run.begin()  # inputs and data checks passed: a failure from here on is a FAILED run

@@ -18,7 +18,16 @@ import numpy as np
 
 from .artifacts import load_artifact, read_metadata
 from .contracts import DataContract
-from .core import ConfigError, DataError, RefusedError, Settings, get_task, load_settings, logger
+from mlproj.core import (
+    ConfigError,
+    DataError,
+    RefusedError,
+    Settings,
+    get_task,
+    load_settings,
+    logger,
+    publish,
+)
 from .tracking import alias_history, alias_version, mlflow_client, move_alias, store_lock
 
 # %% auto #0
@@ -94,6 +103,7 @@ def _download_run_artifact(client, run_id: str, s: Settings) -> Path:
         try:
             client.download_artifacts(run_id, "artifact", str(tmp))
             shutil.rmtree(final, ignore_errors=True)
+            publish(tmp)
             tmp.rename(final)
         except Exception as e:
             shutil.rmtree(tmp, ignore_errors=True)
