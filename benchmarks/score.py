@@ -110,7 +110,7 @@ def main() -> None:
                                   "--out", f"out-{name}.{fmt}", "--quiet", "--json", *extra], env, tmp)
             summary = json.loads(out)  # peak_rss_mib: the scoring process's own peak (VmHWM)
             log(f"score {name} {fmt} {' '.join(extra) or '(default)'}: {wall:.2f}s (scoring {summary['seconds']:.2f}s), "
-                f"peak {summary['peak_rss_mib']} MiB, {summary['inference'].split(' (')[0]}, "
+                f"peak {summary['peak_rss_mib']} MiB, {summary['engine']}, "
                 f"others' load {FOREIGN[-1]:.2f} cores")
             return wall, summary
 
@@ -129,7 +129,7 @@ def main() -> None:
                         walls.append(wall)
                         rss.append(summary["peak_rss_mib"])
                         scoring.append(summary["seconds"])  # score_file's own clock: after start-up and loading
-                        how.add(summary["inference"].split(" (")[0])
+                        how.add(summary["engine"])
                     med = statistics.median(walls)
                     res["runs"][f"{mode} {name}.{fmt}"] = {
                         "mode": mode, "file": f"{name}.{fmt}", "rows": sizes[name], "seconds": walls,

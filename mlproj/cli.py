@@ -646,13 +646,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(r.summary(), indent=2))
         return 0
-    print(
-        f"scored {r.rows_scored} of {r.rows_read} rows with {r.model} ({r.inference.split(' (')[0]}): {r.out}"
-    )
-    if r.rows_rejected:
-        print(f"rejected {r.rows_rejected} rows (contract violations): {r.rejects}")
-    for what, n in r.warnings.items():
-        print(f"warning: {n} values: {what}")
+    print(r.text())
     return 0
 
 

@@ -561,10 +561,11 @@ def progress(
     iterable: Iterable,  # Items to loop over
     desc: str,  # What is being done, shown before the bar
     total: int | None = None,  # Number of items, if `iterable` has no len()
+    unit: str = "it",  # What one item is, e.g. 'rows'
 ) -> Iterable:  # `iterable`, wrapped in a tqdm bar on stderr unless quiet
     "Wrap `iterable` in a progress bar on stderr, silenced by `--quiet` (`MLPROJ_QUIET=1`)."
     if os.environ.get("MLPROJ_QUIET"):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)

@@ -43,7 +43,7 @@ from mlproj.inference import (
 from .registry import load_model, resolve_model
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'ROW', 'CHECK_ROWS', 'COMPILE_ROWS', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
+__all__ = ['SUFFIXES', 'CHECK_ROWS', 'COMPILE_ROWS', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
 
 # %% ../nbs/09_score.ipynb #f649d168
 SUFFIXES = (".csv", ".parquet")
@@ -147,7 +147,7 @@ def iter_chunks(
         for table in tables:
             chunk = table.to_pandas()
             if path.suffix.lower() == ".csv":  # booleans with gaps: NaN for missing, as read_csv has it
-                for c in chunk.select_dtypes("object").columns:
+                for c in [c for c in chunk.columns if chunk[c].dtype == object]:
                     chunk[c] = chunk[c].where(chunk[c].notna(), np.nan)
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
@@ -190,7 +190,7 @@ def reject_reasons(
     return pd.Series({i: "; ".join(r) for i, r in sorted(reasons.items())}, dtype=object)
 
 # %% ../nbs/09_score.ipynb #1060bb4e
-ROW = "row"  # the column naming each output row's input row when the data has no ID columns
+_ROW = "row"  # the column naming each output row's input row when the data has no ID columns
 
 
 @dataclass
@@ -242,8 +242,10 @@ class ScoreResult:
             else f"rows matched to the input by: {', '.join(self.matched_by)} (ID columns)",
         ]
         if self.rows_rejected:
-            lines.append(f"rejected {self.rows_rejected} rows (contract violations): {self.rejects}")
-        lines += [f"warning: {n} values: {what}" for what, n in self.warnings.items()]
+            lines.append(
+                f"rejected {self.rows_rejected} row{'s' * (self.rows_rejected != 1)} (contract violations): {self.rejects}"
+            )
+        lines += [f"warning: {n} value{'s' * (n != 1)}: {what}" for what, n in self.warnings.items()]
         return "\n".join(lines)
 
 
@@ -334,7 +336,10 @@ class _Scorer:
             logger.warning(f"{self.label}: not using the compiled model {path}: {e}")
             return False
         self.bundle, self.checked = path, set(self.engine.checked_types)
-        self.inference = f"compiled model: preprocessing in NumPy, trees compiled to C ({path.name}); checked against the pipeline on this kind of data"
+        self.inference = (
+            f"compiled model: preprocessing in NumPy, trees compiled to C, cached as {path.name}; "
+            "checked against the pipeline on this kind of data"
+        )
         return True
 
     def use_fast_path(self, contract: DataContract, bundle: Path | None) -> None:
@@ -358,8 +363,8 @@ class _Scorer:
                         f"compiled the trees of {self.label} in {time.perf_counter() - t:.1f} s ({bundle.parent})"
                     )
                 what = (
-                    "compiled model: preprocessing in NumPy, trees compiled to C "
-                    f"(built now: {bundle.name}); checked on the contract and on the data"
+                    "compiled model: preprocessing in NumPy, trees compiled to C, "
+                    f"built now as {bundle.name}; checked on the contract and on the data"
                 )
                 candidates.insert(0, (compiled, what))
             except NotCompilable as e:  # no C compiler here, say: the binned walk it is
@@ -371,7 +376,7 @@ class _Scorer:
                 if not diff <= TOLERANCE:
                     raise _Differs(f"differed from the pipeline by {diff:.2g}")
             except Exception as e:  # a model or contract the fast path was not written for
-                why = str(e) if isinstance(e, _Differs) else f"failed ({type(e).__name__}: {e})"
+                why = str(e) if isinstance(e, _Differs) else f"failed with {type(e).__name__}: {e}"
                 logger.warning(f"{self.label}: {what.split(': ')[0]} {why} on rows drawn from the contract")
                 continue
             self.engine, self.inference = engine, what
@@ -406,7 +411,7 @@ class _Scorer:
                     missing_ok=True
                 )  # not to be trusted again; the next batch rebuilds and rechecks
         except Exception as e:  # anything the pipeline would handle: it scores this chunk and the rest
-            why = f"failed ({type(e).__name__}: {e})"
+            why = f"failed with {type(e).__name__}: {e}"
         logger.warning(
             f"{self.label}: the fast path {why} on rows {X.index[0]}-{X.index[-1]}; the pipeline scores the rest."
         )
@@ -487,16 +492,12 @@ def _check_columns(
     keep: list[str],  # ID columns the model left out at training
     data: Path,
     label: str,
-) -> tuple[
-    list[str], bool
-]:  # The columns that name the rows in the outputs, and whether that is the row number
+) -> tuple[list[str], bool]:  # The columns naming the rows in the outputs; True if that is the row number
     "Raise `SchemaError` (with the closest input column) if a column `contract` requires is not in `columns`."
     missing = [c for c in contract.required if c not in columns]
     if missing:
         known = {c.name for c in contract.columns}
-        spare = [
-            str(c) for c in columns if c not in known
-        ]  # a misspelled column is one the model does not know
+        spare = [str(c) for c in columns if c not in known]  # a misspelled column is unknown to the model
         hints = {m: difflib.get_close_matches(m, spare, n=1) for m in missing}
         hint = ", ".join(f"{h[0]!r} for {m!r}" for m, h in hints.items() if h)
         raise SchemaError(
@@ -507,7 +508,7 @@ def _check_columns(
     ids = [c for c in keep if c in columns]
     if ids:
         return ids, False
-    row = ROW
+    row = _ROW
     while row in columns:  # the rejects file keeps every input column
         row = f"_{row}"
     return [row], True
@@ -527,10 +528,9 @@ def _row_bar(data: Path, chunksize: int, show: bool):
     total = _rows_in(data)
     if total <= chunksize:  # one chunk: a bar would only flash 0 of 1
         return None
-    bar = progress(None, desc=f"scoring {data.name}", total=total)  # a bar updated by hand; None with --quiet
-    if bar is not None:
-        bar.unit = "rows"
-    return bar
+    return progress(
+        None, desc=f"scoring {data.name}", total=total, unit="rows"
+    )  # updated by hand; None with --quiet
 
 
 def score_file(

@@ -174,6 +174,11 @@ def test_bad_requests_get_4xx_with_one_sentence(server: Server, new_rows: pd.Dat
             422,
             "'tenure_months': missing",
         ),
+        (
+            json.dumps({("tenure_month" if k == "tenure_months" else k): v for k, v in good.items()}),
+            422,
+            "field 'tenure_months': missing; unknown field 'tenure_month' — did you mean 'tenure_months'?",
+        ),
         (json.dumps({**good, "tenure_months": "long"}), 422, "'tenure_months'"),
         (json.dumps({**good, "autopay": "maybe"}), 422, "'autopay'"),
         (json.dumps({**good, "signup_date": "yesterday"}), 422, "'signup_date'"),
