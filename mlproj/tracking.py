@@ -729,18 +729,6 @@ def _warm_up() -> None:
     from mlproj.artifacts import file_sha256  # noqa: F401
 
 
-def _release_memory() -> None:
-    "Give the memory a finished run used (model copies, frames) back to the system while the agent waits."
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed heap pages otherwise
-    except (OSError, AttributeError):  # not glibc (macOS, musl)
-        pass
-
-
 def run_helper() -> None:
     "Entry point of a one-run helper process (`agent_idle = 0`): serve one session on stdin/stdout."
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")  # replies only: MLflow prints to stdout too
@@ -784,9 +772,6 @@ def run_agent(
             with guard:
                 state["active"] -= 1
                 state["last"] = time.monotonic()
-                idle_now = state["active"] == 0
-            if idle_now:
-                _release_memory()
 
     try:
         while not state["stop"]:

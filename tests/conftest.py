@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # MLflow tracking is exercised on its own in test_tracking.py (which turns it back on); elsewhere it
-# would only add a tracking agent per temporary project.
+# would only add runs to throwaway stores (they share one agent).
 os.environ["MLPROJ_TRACKING_ENABLED"] = "false"
 # Two test files run at once (pytest-xdist); one BLAS/OpenMP thread per process keeps them from
 # oversubscribing the cores. Tests that care about threads set their own.

@@ -211,7 +211,8 @@ def test_promotion_refuses_an_incompatible_contract(proj: Path, tmp_path: Path, 
     df = load_data("penguins")
     base, extra = tmp_path / "base.csv", tmp_path / "extra.csv"
     df.to_csv(base, index=False)
-    df.assign(tag_weight=range(len(df))).to_csv(extra, index=False)
+    # a real feature: a column of 0..n-1 would be dropped as row numbers, and the contracts would agree
+    df.assign(tag_weight=[(7 * i) % 50 / 10 for i in range(len(df))]).to_csv(extra, index=False)
     _train(proj, "--data", str(base), "--target", "species", "--model", "dummy", "--register", "contracts")
     _train(proj, "--data", str(extra), "--target", "species", "--model", "hgb", "--register", "contracts")
     proc = run_cli("models", "promote", "contracts@challenger", "--data", str(extra), cwd=proj, env=ON)
@@ -368,9 +369,10 @@ def test_one_agent_serves_every_project(tmp_path: Path, monkeypatch: pytest.Monk
         for p, (_, err) in zip(procs, outs):
             assert p.returncode == 0, err
         agents = _agents(run_dir)
-        assert len(agents) == 1, agents
+        assert len(agents) == 1, sorted(p.name for p in (run_dir / "mlproj").glob("*.sock"))
         results = [json.loads(out) for out, _ in outs] + [_train(projects[2], "--model", "dummy")]
-        assert _agents(run_dir) == agents  # the third project's run went to the same agent
+        sockets = sorted(p.name for p in (run_dir / "mlproj").glob("*.sock"))
+        assert _agents(run_dir) == agents, sockets  # the third project's run went to the same agent
         for project, out in zip(projects, results):
             c = _client(project)
             runs = c.search_runs([c.get_experiment_by_name("mlproj").experiment_id])
