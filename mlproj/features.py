@@ -111,6 +111,7 @@ def make_preprocessor(
                 make_pipeline(
                     FunctionTransformer(date_parts, feature_names_out=_date_part_names),
                     SimpleImputer(strategy="median"),
+                    *([StandardScaler()] if scale else []),
                 ),
                 types.datetime,
             )

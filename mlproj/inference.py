@@ -230,27 +230,37 @@ def _date_parts(v) -> tuple[float, float, float, float]:
 def _date_params(steps, cols) -> dict:
     from mlproj.features import DATE_PARTS
 
-    if len(steps) != 2 or _function_name(steps[0]) != "date_parts" or len(DATE_PARTS) != 4:
+    from sklearn.preprocessing import StandardScaler
+
+    if len(steps) not in (2, 3) or _function_name(steps[0]) != "date_parts" or len(DATE_PARTS) != 4:
         raise NotCompilable("date steps other than mlproj's")
+    scaler = steps[2] if len(steps) == 3 else None
+    if scaler is not None and not (
+        isinstance(scaler, StandardScaler) and scaler.with_mean and scaler.with_std
+    ):
+        raise NotCompilable("date scaler settings")
     stats = np.asarray(steps[1].statistics_, dtype=float)
     if np.isnan(stats).any():
         raise NotCompilable("a date column was empty in training")
-    return {"stats": stats.tolist()}
+    scaled = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()} if scaler is not None else {}
+    return {"stats": stats.tolist(), **scaled}
 
 
 def _date_fns(p: dict, cols: list[str]):
     from mlproj.features import date_parts
 
     stats = np.array(p["stats"], dtype=float)
+    mean, scale = np.array(p.get("mean", 0.0), dtype=float), np.array(p.get("scale", 1.0), dtype=float)
+
+    def finish(X):
+        return (np.where(np.isnan(X), stats, X) - mean) / scale
 
     def plan(records):
         X = np.array([[x for c in cols for x in _date_parts(r.get(c))] for r in records], dtype=float)
-        X = X.reshape(len(records), 4 * len(cols))
-        return np.where(np.isnan(X), stats, X)
+        return finish(X.reshape(len(records), 4 * len(cols)))
 
     def frame(df):
-        X = date_parts(df[cols]).to_numpy(dtype=float)
-        return np.where(np.isnan(X), stats, X)
+        return finish(date_parts(df[cols]).to_numpy(dtype=float))
 
     return plan, frame
 
