@@ -228,9 +228,9 @@ def _date_parts(v) -> tuple[float, float, float, float]:
 
 
 def _date_params(steps, cols) -> dict:
-    from mlproj.features import DATE_PARTS
-
     from sklearn.preprocessing import StandardScaler
+
+    from mlproj.features import DATE_PARTS
 
     if len(steps) not in (2, 3) or _function_name(steps[0]) != "date_parts" or len(DATE_PARTS) != 4:
         raise NotCompilable("date steps other than mlproj's")
