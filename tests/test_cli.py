@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
+from mlproj.core import default_mode
 from mlproj.data import make_demo_data
 
 FAST = ["--cv-folds", "3", "--n-bootstrap", "50", "--quiet"]
@@ -45,6 +46,10 @@ def test_train_json_then_evaluate(tmp_path: Path, demo_csv: Path) -> None:
     assert meta["git"].keys() == {"commit", "dirty"} and len(meta["data_sha256"]) == 64
     contract = json.loads((artifact / "contract.json").read_text())
     assert contract["target"] == "churned" and "customer_id" not in [c["name"] for c in contract["columns"] if c["kind"] != "dropped"]
+    # the umask's modes (022 here: 0755 and 0644), not the temporary folder's private 0700/0600
+    assert artifact.stat().st_mode & 0o777 == default_mode(is_dir=True), oct(artifact.stat().st_mode)
+    for f in artifact.iterdir():
+        assert f.stat().st_mode & 0o777 == default_mode(), (f.name, oct(f.stat().st_mode))
 
     ev = run_cli("evaluate", "--artifact", str(artifact), "--json", "--n-bootstrap", "0", "--quiet", cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr

@@ -190,3 +190,11 @@ def test_notebook_diff_driver_works_outside_the_venv(tmp_path: Path) -> None:
     proc = subprocess.run([*git, "diff", "a.ipynb"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and "cannot run" not in proc.stderr, _output(proc)
     assert "## modified" in proc.stdout and "+changed" in proc.stdout, _output(proc)
+
+
+def test_make_lab_allows_root_only_as_root() -> None:
+    "Jupyter refuses to start as root without --allow-root (containers run as root)."
+    proc = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, _output(proc)
+    lab = next(line for line in proc.stdout.splitlines() if "jupyter lab" in line)
+    assert ("--allow-root" in lab) == (os.getuid() == 0), lab
