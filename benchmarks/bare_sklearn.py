@@ -5,7 +5,7 @@ churn CSV (see `benchmarks/README.md`): read the CSV with pandas, drop the colum
 stratified 80/20 split, the same preprocessing mlproj builds for `hgb`, 5-fold stratified CV with six
 metrics, a final fit on the training part, probabilities on the holdout, and a joblib dump of the model.
 
-The feature lists mirror what `mlproj.features.infer_column_types` infers on that CSV (checked by
+The feature lists mirror what `mlproj.modeling.features.infer_column_types` infers on that CSV (checked by
 `benchmarks/run.py`): `signup_date` is read from CSV as text; mlproj recognises it as a date and uses its
 calendar parts (year, month, day of week, day of year), and so does this script.
 

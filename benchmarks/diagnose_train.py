@@ -1,4 +1,4 @@
-"""Where the time of `mlproj train` goes: one in-process run of `mlproj.pipeline.train`, step by step.
+"""Where the time of `mlproj train` goes: one in-process run of `mlproj.workflows.pipeline.train`, step by step.
 
 `mlproj train --json` prints no timings, so this script calls the library directly, the way `cmd_train`
 does, and reports `TrainResult.timings` (prepare / cross_validate / fit / holdout / importance) plus
@@ -18,8 +18,8 @@ import time
 import warnings
 
 t_start = time.perf_counter()
-from mlproj.core import load_settings  # noqa: E402
-from mlproj.pipeline import resolve_inputs, train  # noqa: E402
+from mlproj.core.settings import load_settings  # noqa: E402
+from mlproj.workflows.pipeline import resolve_inputs, train  # noqa: E402
 
 t_import_pipeline = time.perf_counter() - t_start
 
@@ -35,7 +35,7 @@ def main(data: str, target: str) -> dict:
 
     warnings.simplefilter("ignore")
     s = load_settings()
-    out = {"imports": {"mlproj.pipeline": round(t_import_pipeline, 4),
+    out = {"imports": {"mlproj.workflows.pipeline": round(t_import_pipeline, 4),
                        "up_to_sklearn.ensemble": round(time.perf_counter() - t_start, 4)},
            "n_threads_setting": s.train.n_threads}
 
@@ -47,8 +47,8 @@ def main(data: str, target: str) -> dict:
     out["outside_timings"] = round(wall - result.timings["total"], 4)
 
     # The pieces outside `timings`, measured again one by one.
-    from mlproj.artifacts import git_state, package_versions, save_artifact
-    from mlproj.data import hash_frame, load_data
+    from mlproj.lifecycle.artifacts import git_state, package_versions, save_artifact
+    from mlproj.data.sources import hash_frame, load_data
 
     df, out_load = timed(load_data, data)
     _, out_hash = timed(hash_frame, df)
@@ -66,16 +66,16 @@ def main(data: str, target: str) -> dict:
     # The extra work inside `timings` that a bare script does not do.
     from sklearn.pipeline import Pipeline
 
-    from mlproj.contracts import infer_column_types
-    from mlproj.data import split_data
-    from mlproj.evaluate import (
+    from mlproj.data.contracts import infer_column_types
+    from mlproj.data.sources import split_data
+    from mlproj.modeling.evaluate import (
         bootstrap_metrics,
         compute_metrics,
         cross_validate_model,
         permutation_importance_table,
         predict,
     )
-    from mlproj.models import get_model_spec, make_model
+    from mlproj.modeling.models import get_model_spec, make_model
 
     split = split_data(inputs.df, target, inputs.task, test_size=s.data.test_size, random_state=s.train.seed)
     types = infer_column_types(split.X_train)
@@ -92,7 +92,7 @@ def main(data: str, target: str) -> dict:
     # One permutation-importance scoring call is a predict_proba on <= 2,000 rows: preprocessing vs model.
     import numpy as np
 
-    from mlproj.evaluate import WEIGHTED_METRIC_FUNCTIONS
+    from mlproj.modeling.evaluate import WEIGHTED_METRIC_FUNCTIONS
 
     n = len(preds.y_true)
     W = np.stack([np.bincount(np.random.default_rng(0).integers(0, n, n), minlength=n)] * 50).astype(float)

@@ -142,8 +142,8 @@ def prepare(tmp: Path) -> Path:
     "Write the 50,000-row demo CSV and a settings.ini that keeps every output inside `tmp`."
     import warnings
 
-    from mlproj.contracts import infer_column_types
-    from mlproj.data import load_data, make_demo_data
+    from mlproj.data.contracts import infer_column_types
+    from mlproj.data.sources import load_data, make_demo_data
 
     csv = tmp / "churn.csv"
     make_demo_data(n_rows=N_ROWS, random_state=0).to_csv(csv, index=False)
@@ -182,8 +182,8 @@ def bench_startup(tmp: Path, runs: int) -> dict:
 # Imports that the commands pay before any work (diagnostic, not targets): what `mlproj train` and the
 # bare script need (scikit-learn), and what the `mlproj report` parent process needs (papermill, whose
 # nbformat -> jsonschema import pulls in rfc3987_syntax, which compiles its grammars at import time).
-IMPORT_PROBES = ["mlproj.cli", "sklearn.ensemble", "mlproj.pipeline", "papermill", "rfc3987_syntax", "nbconvert",
-                 "mlproj.report", "matplotlib.pyplot", "seaborn"]
+IMPORT_PROBES = ["mlproj.cli", "sklearn.ensemble", "mlproj.workflows.pipeline", "papermill", "rfc3987_syntax", "nbconvert",
+                 "mlproj.reporting.report", "matplotlib.pyplot", "seaborn"]
 
 
 def bench_imports(tmp: Path, runs: int) -> dict:

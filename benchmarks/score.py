@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results-score.json"))
     args = ap.parse_args()
-    from mlproj.data import make_demo_data
+    from mlproj.data.sources import make_demo_data
 
     tmp = Path(tempfile.mkdtemp(prefix="mlproj-bench-score-"))
     try:

@@ -75,7 +75,7 @@ def base_env(tmp: Path, threads: int | None) -> dict[str, str]:
 
 def prepare(tmp: Path, env: dict[str, str], n_rows: int, n_payloads: int, reuse: bool) -> tuple[dict, list[dict]]:
     "Train and register the model in `tmp`; return the train output and `n_payloads` JSON-safe holdout rows."
-    from mlproj.data import load_data, make_demo_data, split_data
+    from mlproj.data.sources import load_data, make_demo_data, split_data
 
     csv = tmp / "churn.csv"
     if reuse:

@@ -9,7 +9,7 @@ Target (issue 4): the tracked run takes at most max(1.0 s, 10%) longer than the 
 
 The tracked runs use the project's default store (SQLite + artifact folder inside the temporary project)
 and register every model. MLflow's imports cost seconds, so tracked commands hand their MLflow work to
-the tracking agent (see `mlproj.tracking`); one discarded warm-up pair per data set starts it, and the
+the tracking agent (see `mlproj.lifecycle.tracking`); one discarded warm-up pair per data set starts it, and the
 cold first run (agent started from nothing) is measured separately and reported beside the medians.
 Results go to benchmarks/results-tracking.json; a Markdown table is printed on stdout.
 
@@ -42,8 +42,8 @@ from run import MLPROJ, log, machine_info, make_env, prepare, run, stats  # noqa
 
 
 def stop_agent(tmp: Path) -> None:
-    from mlproj.core import load_settings
-    from mlproj.tracking import stop_agent as stop
+    from mlproj.core.settings import load_settings
+    from mlproj.lifecycle.tracking import stop_agent as stop
 
     if stop(load_settings(tmp / "settings.ini", env={})):
         time.sleep(2)  # let it exit

@@ -19,15 +19,10 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from . import __version__
-from mlproj.core import (
-    TASKS,
-    MlprojError,
-    RefusedError,
-    ReportError,
-    configure_logging,
-    load_settings,
-    logger,
-)
+from .core.errors import MlprojError, RefusedError, ReportError
+from .core.io import configure_logging, logger
+from .core.settings import load_settings
+from .core.tasks import TASKS
 
 # %% auto #0
 __all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_score', 'cmd_serve',
@@ -341,7 +336,7 @@ class _ReportHelp(argparse.Action):
     "Print `report --help` followed by the chosen template's typed parameters."
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from mlproj.report import list_templates, report_parameters
+        from mlproj.reporting.report import list_templates, report_parameters
 
         argv = sys.argv[1:]
         name = next((a for a in argv if a.endswith(".ipynb") or a in list_templates()), "model")
@@ -400,7 +395,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     s = _settings(args, "train.models_dir")
     tracker = _tracker(s, "train")  # wakes the tracking agent while we import and train
     with tracker or nullcontext():
-        from mlproj.pipeline import train
+        from mlproj.workflows.pipeline import train
 
         result = train(settings=s, params=args.overrides, cache=not args.no_cache, tracker=tracker)
     if args.json:
@@ -421,15 +416,15 @@ def _tracker(s, command: str, **kwargs):
     "Start an MLflow run for `command` unless tracking is off."
     if not s.tracking.enabled:
         return None
-    from mlproj.tracking import TrackedRun
+    from mlproj.lifecycle.tracking import TrackedRun
 
     return TrackedRun(s, command, **kwargs)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     "`mlproj check`: run the quality checks; exit 3 if any finding is an error."
-    from mlproj.data import default_target, load_data
-    from mlproj.quality import check_quality
+    from mlproj.data.quality import check_quality
+    from mlproj.data.sources import default_target, load_data
 
     s = _settings(args)
     df = load_data(s.data.source)
@@ -457,7 +452,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     "`mlproj evaluate`: score a saved artifact and print its metrics."
-    from mlproj.pipeline import evaluate
+    from mlproj.workflows.pipeline import evaluate
 
     s = _settings(args)
     tracker = _tracker(s, "evaluate")
@@ -471,7 +466,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             tracker=tracker,
         )
     if args.out:
-        from mlproj.core import atomic_write
+        from mlproj.core.io import atomic_write
 
         path = atomic_write(
             Path(args.out) / "evaluation.json",
@@ -488,7 +483,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     "`mlproj report`: run a report template; print where its HTML is."
-    from mlproj.report import list_templates, report_parameters, run_report
+    from mlproj.reporting.report import list_templates, report_parameters, run_report
 
     if args.list:
         print("\n".join(list_templates()))
@@ -533,7 +528,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     "`mlproj models ...`: the model registry."
-    from mlproj import registry
+    from mlproj.lifecycle import registry
 
     s = _settings(args)
     action = args.models_command
@@ -630,7 +625,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     "`mlproj score`: batch predictions for a file; print the counts."
-    from mlproj.score import score_file
+    from mlproj.deploy.score import score_file
 
     s = load_settings(path=getattr(args, "settings", None))
     r = score_file(
@@ -652,7 +647,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     "`mlproj serve`: serve a model over HTTP until stopped; print its URL on stdout."
-    from mlproj.serve import serve
+    from mlproj.deploy.serve import serve
 
     s = load_settings(path=getattr(args, "settings", None))
 
@@ -668,7 +663,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     "`mlproj reproduce RUN_ID`: re-run a recorded training run; exit 3 if the results differ."
-    from mlproj.pipeline import reproduce
+    from mlproj.workflows.pipeline import reproduce
 
     s = _settings(args)
     r = reproduce(args.run_id, settings=s)

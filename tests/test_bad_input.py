@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from mlproj.data import make_demo_data
+from mlproj.data.sources import make_demo_data
 
 FAST = ["--model", "linear", "--cv-folds", "3", "--n-bootstrap", "20", "--quiet"]
 

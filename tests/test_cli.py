@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from mlproj.core import default_mode
-from mlproj.data import make_demo_data
+from mlproj.core.io import default_mode
+from mlproj.data.sources import make_demo_data
 
 FAST = ["--cv-folds", "3", "--n-bootstrap", "50", "--quiet"]
 

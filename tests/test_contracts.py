@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlproj.contracts import check_contract, infer_contract
-from mlproj.core import SchemaError
+from mlproj.data.contracts import check_contract, infer_contract
+from mlproj.core.errors import SchemaError
 
 LEVELS = ["red", "green", "blue", "amber"]
 

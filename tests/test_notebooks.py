@@ -7,7 +7,7 @@ from conftest import ROOT
 from nbdev.config import get_config
 from nbdev.test import test_nb as run_notebook  # renamed so pytest does not collect it
 
-NOTEBOOKS = sorted((ROOT / "nbs").glob("[0-9]*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "nbs").rglob("[0-9]*.ipynb"))  # nbs/<subpackage>/NN_module.ipynb, and nbs/NN_*.ipynb
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def notebook_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT / "nbs")
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.relative_to(ROOT / "nbs").with_suffix("").as_posix() for nb in NOTEBOOKS])
 def test_notebook(nb: Path, notebook_env: None) -> None:
     cfg = get_config(ROOT)
     flags = cfg.tst_flags

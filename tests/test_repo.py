@@ -165,7 +165,7 @@ def test_readme_and_index_agree() -> None:
 
 
 def test_settings_ini_loads() -> None:
-    from mlproj.core import load_settings
+    from mlproj.core.settings import load_settings
 
     settings = load_settings(ROOT / "settings.ini", env={}, project_dir=ROOT)
     assert settings.data.source == "penguins"
@@ -178,7 +178,7 @@ def test_notebook_diff_driver_works_outside_the_venv(tmp_path: Path) -> None:
         shutil.copy2(ROOT / name, tmp_path / name)
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the clone's .venv (here: the one running the tests)
     nb = tmp_path / "a.ipynb"
-    shutil.copy2(ROOT / "nbs" / "04_models.ipynb", nb)
+    shutil.copy2(ROOT / "nbs" / "modeling" / "01_models.ipynb", nb)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     for args in (["init", "-q"], ["config", "--local", "include.path", "../.gitconfig"], ["add", "."],
@@ -198,3 +198,12 @@ def test_make_lab_allows_root_only_as_root() -> None:
     assert proc.returncode == 0, _output(proc)
     lab = next(line for line in proc.stdout.splitlines() if "jupyter lab" in line)
     assert ("--allow-root" in lab) == (os.getuid() == 0), lab
+
+
+def test_docs_preprocessing_runs(tmp_path: Path) -> None:
+    "`nbdev-proc-nbs`, the step before Quarto renders the docs, executes every cell that imports: each must run alone."
+    shutil.copy2(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(ROOT / "nbs", tmp_path / "nbs", ignore=_COPY_IGNORE)
+    proc = _tool("nbdev-proc-nbs", cwd=tmp_path)
+    assert proc.returncode == 0, _output(proc)[-5000:]
+    assert "Found cells containing imports and other code" not in proc.stderr, proc.stderr[-3000:]

@@ -11,9 +11,9 @@ import pytest
 from conftest import run_cli
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from mlproj.core import default_mode
-from mlproj.data import load_data, split_data
-from mlproj.report import report_parameters, template_path
+from mlproj.core.io import default_mode
+from mlproj.data.sources import load_data, split_data
+from mlproj.reporting.report import report_parameters, template_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
     assert {p.name for p in (run_dir / "figures").iterdir()} == {"metrics.png", "diagnostics.png", "importance.png"}
     text = html.read_text()
     assert "data:image/png;base64" in text and "cdnjs" not in text
-    assert "from mlproj.report import ModelReport" not in text  # code hidden by default
+    assert "from mlproj.reporting.report import ModelReport" not in text  # code hidden by default
     executed = nbformat.read(run_dir / "report.ipynb", as_version=4)
     stderr = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "stream" and o.name == "stderr"]
@@ -44,8 +44,8 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
 
     # Every holdout number equals a hand-written scikit-learn computation on the same split.
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    from mlproj.contracts import infer_column_types
-    from mlproj.models import make_model
+    from mlproj.data.contracts import infer_column_types
+    from mlproj.modeling.models import make_model
 
     split = split_data(load_data("wine"), "cultivar", "classification", test_size=0.2, random_state=1)
     model = make_model("classification", "linear", infer_column_types(split.X_train), random_state=1)

@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 from conftest import run_cli
 
-from mlproj.data import load_data, make_demo_data
+from mlproj.data.sources import load_data, make_demo_data
 
 
 def _train(cwd: Path, *args: str) -> dict:

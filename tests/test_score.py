@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from mlproj.artifacts import load_artifact
-from mlproj.core import default_mode
-from mlproj.data import make_demo_data
+from mlproj.lifecycle.artifacts import load_artifact
+from mlproj.core.io import default_mode
+from mlproj.data.sources import make_demo_data
 
 
 def _depth(text: str) -> int:

@@ -21,9 +21,9 @@ import pytest
 import requests
 from conftest import run_cli
 
-from mlproj.core import load_settings
-from mlproj.data import make_demo_data
-from mlproj.registry import load_model
+from mlproj.core.settings import load_settings
+from mlproj.data.sources import make_demo_data
+from mlproj.lifecycle.registry import load_model
 
 pytestmark = pytest.mark.slow
 
@@ -448,7 +448,7 @@ def test_serve_the_champion_then_a_new_champion_with_two_workers(
         assert 'mlproj_http_requests_total{endpoint="/predict",method="POST",status="200"}' in m
     finally:
         assert srv.stop() == 0
-        from mlproj.tracking import stop_agent
+        from mlproj.lifecycle.tracking import stop_agent
 
         stop_agent(load_settings(project_dir=tmp_path, env={}))
 
@@ -481,7 +481,7 @@ def test_a_regressor_in_process(tmp_path: Path) -> None:
     "Regression through FastAPI's test client: predicted values equal the pipeline's and fill the value histogram."
     from fastapi.testclient import TestClient
 
-    from mlproj.serve import create_app
+    from mlproj.deploy.serve import create_app
 
     (tmp_path / "settings.ini").write_text("[data]\nsource = diabetes\n[serve]\nlog = log.db\n")
     run = _train_default(tmp_path)

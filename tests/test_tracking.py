@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from mlproj.core import load_settings
+from mlproj.core.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def _project(path: Path, **tracking: str) -> Path:
 
 
 def _stop_agent(project: Path) -> None:
-    from mlproj.tracking import stop_agent
+    from mlproj.lifecycle.tracking import stop_agent
 
     stop_agent(load_settings(project_dir=project, env={}))
 
@@ -130,7 +130,7 @@ def test_train_records_the_run_and_registers_versions(proj: Path, versions: dict
     assert {i.name for i in info.signature.inputs.inputs} >= {"island", "bill_length_mm", "sex"}
     sk = info.flavors["sklearn"]
     assert sk["serialization_format"] == "skops"
-    assert "mlproj.features.to_category_strings" in sk["skops_trusted_types"]
+    assert "mlproj.modeling.features.to_category_strings" in sk["skops_trusted_types"]
     mv = c.get_model_version(NAME, "2")
     assert mv.tags["mlproj.sha256.model.joblib"] == json.loads(
         (Path(v2["artifact"]) / "metadata.json").read_text()
@@ -206,7 +206,7 @@ def test_model_references_are_accepted_by_evaluate(proj: Path, versions: dict) -
 
 
 def test_promotion_refuses_an_incompatible_contract(proj: Path, tmp_path: Path, versions: dict) -> None:
-    from mlproj.data import load_data
+    from mlproj.data.sources import load_data
 
     df = load_data("penguins")
     base, extra = tmp_path / "base.csv", tmp_path / "extra.csv"
@@ -224,7 +224,7 @@ def test_promotion_refuses_an_incompatible_contract(proj: Path, tmp_path: Path, 
 
 def test_a_tampered_model_is_refused_before_unpickling(proj: Path, versions: dict) -> None:
     s = load_settings(project_dir=proj, env={})
-    from mlproj.registry import resolve_model
+    from mlproj.lifecycle.registry import resolve_model
 
     rm = resolve_model(f"{NAME}/1", s)
     with open(rm.path / "model.joblib", "ab") as f:  # the downloaded copy
@@ -251,7 +251,7 @@ def test_reproduce(proj: Path, tmp_path: Path, versions: dict) -> None:
     assert out["identical"] and out["max_abs_diff"] == 0.0 and len(out["metrics"]) > 20
     # data that changed since: refused, with the hashes
     csv = tmp_path / "p.csv"
-    from mlproj.data import load_data
+    from mlproj.data.sources import load_data
 
     load_data("penguins").to_csv(csv, index=False)
     rid = _train(proj, "--data", str(csv), "--target", "species", "--model", "linear", "--no-register")
@@ -263,7 +263,7 @@ def test_reproduce(proj: Path, tmp_path: Path, versions: dict) -> None:
 
 
 def test_a_failed_run_is_marked_failed(proj: Path, versions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlproj.pipeline as pipeline
+    import mlproj.workflows.pipeline as pipeline
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom in the fit")
@@ -284,7 +284,7 @@ def _versions(project: Path, name: str = NAME) -> int:
 
 
 def test_sigkill_mid_run_leaves_nothing_half_written(proj: Path, tmp_path: Path, versions: dict) -> None:
-    from mlproj.data import make_demo_data
+    from mlproj.data.sources import make_demo_data
 
     big = tmp_path / "big.csv"
     make_demo_data(n_rows=30_000, random_state=1).to_csv(big, index=False)
@@ -352,7 +352,7 @@ def test_one_agent_serves_every_project(tmp_path: Path, monkeypatch: pytest.Monk
     import shutil
     import tempfile
 
-    from mlproj.tracking import stop_agent
+    from mlproj.lifecycle.tracking import stop_agent
 
     run_dir = Path(tempfile.mkdtemp(prefix="mlp-"))  # short: a Unix socket's path has at most about 104 bytes
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))  # this test's agent only, away from other sessions'
@@ -428,8 +428,8 @@ def test_against_a_real_mlflow_server(tmp_path: Path) -> None:
 
 
 def test_mlflow_models_serve_serves_the_champion(proj: Path, versions: dict) -> None:
-    from mlproj.data import load_data, split_data
-    from mlproj.registry import load_model
+    from mlproj.data.sources import load_data, split_data
+    from mlproj.lifecycle.registry import load_model
 
     port = _free_port()
     uri = f"sqlite:///{proj}/mlruns.db"
