@@ -81,10 +81,10 @@ def main(data: str, target: str) -> dict:
     types = infer_column_types(split.X_train)
     base = Pipeline([("model", get_model_spec(inputs.task, "dummy").make(0))])
     _, out_base_cv = timed(cross_validate_model, base, split.X_train, split.y_train, inputs.task, s.train.cv_folds, 0)
-    preds = predict(result.model, split.X_test, split.y_test)
+    preds = predict(result.model, split.X_test, split.y_test, inputs.task)
     _, out_metrics = timed(compute_metrics, inputs.task, preds)
     _, out_boot = timed(bootstrap_metrics, inputs.task, preds, s.train.n_bootstrap, 0)
-    _, out_pred = timed(predict, result.model, split.X_test, split.y_test)
+    _, out_pred = timed(predict, result.model, split.X_test, split.y_test, inputs.task)
     _, out_pre = timed(make_model(inputs.task, "hgb", types, random_state=0).named_steps["preprocess"].fit_transform,
                        split.X_train)
     _, out_imp = timed(permutation_importance_table, result.model, split.X_test, split.y_test, inputs.task,
@@ -92,7 +92,7 @@ def main(data: str, target: str) -> dict:
     # One permutation-importance scoring call is a predict_proba on <= 2,000 rows: preprocessing vs model.
     import numpy as np
 
-    from mlproj.modeling.evaluate import WEIGHTED_METRIC_FUNCTIONS
+    from mlproj.core.tasks import get_task
 
     n = len(preds.y_true)
     W = np.stack([np.bincount(np.random.default_rng(0).integers(0, n, n), minlength=n)] * 50).astype(float)
@@ -102,7 +102,7 @@ def main(data: str, target: str) -> dict:
     reps = 20
     _, t_pre = timed(lambda: [pre.transform(X2) for _ in range(reps)])
     _, t_clf = timed(lambda: [clf.predict_proba(Xt) for _ in range(reps)])
-    _, t_fast = timed(lambda: [WEIGHTED_METRIC_FUNCTIONS[inputs.task](preds, W) for _ in range(reps)])
+    _, t_fast = timed(lambda: [get_task(inputs.task).weighted_metrics(preds, W) for _ in range(reps)])
     out["inside"] = {"baseline_cv": out_base_cv, "compute_metrics_once_sklearn": out_metrics,
                      "bootstrap_one_model": out_boot, "bootstrap_one_resample": round(t_fast / reps / 50, 5),
                      "predict_holdout": out_pred, "preprocess_fit_transform_train": out_pre,

@@ -22,7 +22,6 @@ from . import __version__
 from .core.errors import MlprojError, RefusedError, ReportError
 from .core.io import configure_logging, logger
 from .core.settings import load_settings
-from .core.tasks import TASKS
 
 # %% auto #0
 __all__ = ['make_parser', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_report', 'cmd_models', 'cmd_score', 'cmd_serve',
@@ -64,7 +63,7 @@ def _training(p: argparse.ArgumentParser, out_help: str) -> None:
     )
     g.add_argument(
         "--task",
-        choices=["auto", *TASKS],
+        metavar="TASK",
         help="what to learn; auto infers it from the target [settings: train.task]",
     )
     g.add_argument(
@@ -159,7 +158,7 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="COL",
         help="target column [data.target; default: the embedded dataset's own; none for a file]",
     )
-    p.add_argument("--task", choices=["auto", *TASKS], help="what the target is for [train.task]")
+    p.add_argument("--task", metavar="TASK", help="what the target is for [train.task]")
     p.add_argument(
         "--seed", type=int, metavar="N", help="seed of the split for the overlap check [train.seed]"
     )

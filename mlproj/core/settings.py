@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
-from .tasks import TASKS
+from .tasks import task_names
 
 # %% auto #0
 __all__ = ['SETTINGS_FILE', 'SECTIONS', 'find_project_dir', 'DataSettings', 'TrainSettings', 'ReportSettings', 'QualitySettings',
-           'TrackingSettings', 'ServeSettings', 'Settings', 'coerce_value', 'load_settings']
+           'TrackingSettings', 'ServeSettings', 'Settings', 'coerce_value', 'load_settings', 'load_plugins']
 
 # %% ../../nbs/core/02_settings.ipynb #b922cf7b
 SETTINGS_FILE = "settings.ini"
@@ -49,7 +49,8 @@ class DataSettings:
 class TrainSettings:
     "The `[train]` section: task, model, seed and evaluation."
 
-    task: str = "auto"  # auto | classification | regression
+    task: str = "auto"  # auto | classification | regression | a task a plugin registers
+    plugins: str = ""  # comma-separated modules to import first (e.g. a task of the project's own)
     model: str = "hgb"  # dummy | linear | hgb | random_forest
     seed: int = 0  # seeds the split, the CV folds, the models and the bootstrap
     cv_folds: int = 5  # K in K-fold CV on the training part
@@ -302,8 +303,30 @@ def load_settings(
             origin.setdefault(key, "built-in default")
         sections[s] = cls(**kwargs)
     settings = Settings(**sections, project_dir=root, origin=dict(origin))
+    load_plugins(settings)
     _check_settings(settings)
     return settings
+
+
+def load_plugins(
+    s: Settings,  # Settings naming the modules in `[train] plugins`
+) -> list[str]:  # The modules imported
+    "Import the modules of `[train] plugins` (from the project folder or installed), so the tasks and models they register exist."
+    import importlib
+    import sys
+
+    names = [n.strip() for n in s.train.plugins.split(",") if n.strip()]
+    if names and str(s.project_dir) not in sys.path:
+        sys.path.insert(0, str(s.project_dir))
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(
+                f"{s.origin['train.plugins']}: cannot import plugin {name!r} ({e}); put {name}.py in the "
+                f"project folder {s.project_dir} or install it."
+            ) from e
+    return names
 
 
 def _env_items(env: Mapping[str, str]) -> Iterator[tuple[tuple[str, str], str]]:
@@ -334,8 +357,8 @@ def _check_settings(s: Settings) -> None:
         )
     if s.train.n_threads < 0:
         bad("train.n_threads", f"n_threads must be >= 0; got {s.train.n_threads}", "Use 0 for one per core.")
-    if s.train.task != "auto" and s.train.task not in TASKS:
-        bad("train.task", f"unknown task {s.train.task!r}", f"Use one of {['auto', *TASKS]}.")
+    if s.train.task != "auto" and s.train.task not in task_names():
+        bad("train.task", f"unknown task {s.train.task!r}", f"Use one of {['auto', *task_names()]}.")
     for key in ("port", "workers", "max_body_bytes", "max_records", "flush_rows"):
         low, high = (0, 65535) if key == "port" else (1, 1 << 40)
         if not low <= getattr(s.serve, key) <= high:

@@ -8,67 +8,188 @@ Docs: https://mlproj.github.io/mlproj/core/tasks.html.md"""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:  # annotations only: importing numpy and pandas here would slow `mlproj --help`
+    import numpy as np
+    import pandas as pd
+
 # %% auto #0
-__all__ = ['TASKS', 'Task', 'register_task', 'get_task']
+__all__ = ['TASKS', 'BUILTIN_TASKS', 'Predictions', 'ModelSpec', 'Task', 'register_task', 'task_names', 'get_task', 'all_tasks']
 
 # %% ../../nbs/core/01_tasks.ipynb #5e10407a
-@dataclass(frozen=True)
-class Task:
-    "What kind of target is learned and how the result is judged."
+@dataclass
+class Predictions:
+    "True and predicted values of one model on one set of rows."
 
-    name: str  # 'classification', 'regression', later 'ranking', 'recommendation'
-    is_classifier: bool  # predicts labels with probabilities
-    primary_metric: str  # the metric that decides between models
-    greater_is_better: bool  # direction of `primary_metric`
-    stratify: bool = False  # stratify the holdout split and CV folds on the target
-    group_column: str | None = None  # rows sharing this column stay on one side of every split (query, user)
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    proba: np.ndarray | None = None  # (n_rows, n_classes) for tasks with classes
+    classes: np.ndarray | None = None  # class labels in the column order of `proba`
+    groups: np.ndarray | None = None  # the group of each row (a query, a user) for tasks with groups
+
+    def take(self, idx: np.ndarray) -> Predictions:
+        "Return the rows `idx` (a bootstrap resample, a fold)."
+        return Predictions(
+            self.y_true[idx],
+            self.y_pred[idx],
+            None if self.proba is None else self.proba[idx],
+            self.classes,
+            None if self.groups is None else self.groups[idx],
+        )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    "How to build one named model for one task."
+
+    task: str
+    name: str
+    make: Callable[[int], object]  # random_state -> unfitted estimator
+    scale: bool = True  # whether numeric features are standardized first
     description: str = ""
 
 
+class Task:
+    "Everything that differs between tasks; shared code calls these methods (see the table above)."
+
+    name: str = ""  # 'classification', 'regression', ...
+    description: str = ""
+    primary_metric: str = ""  # the metric that decides between models
+    directions: dict[str, bool] = {}  # metric -> greater is better
+    has_classes: bool = False  # predictions are labels with class probabilities
+    numeric_target: bool = False  # the target is a number (its outliers are a quality finding)
+    plotted_metrics: list[str] | None = None  # metrics the report's bar chart puts side by side; None: all
+
+    @property
+    def greater_is_better(self) -> bool:
+        "Direction of `primary_metric`."
+        return self.directions[self.primary_metric]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, primary_metric={self.primary_metric!r})"
+
+    # the target
+    def claim(self, y: pd.Series) -> str | None:
+        "A sentence saying why `--task auto` should pick this task for target `y`, or None."
+        return None
+
+    def check_target(self, y: pd.Series) -> None:
+        "Raise `DataError` if no model of this task can learn target `y` (missing values already dropped)."
+
+    def target_findings(self, y: pd.Series, settings) -> list[tuple[str, str, str, float | None]]:
+        "Problems of target `y` worth a finding: (severity, check, message, value) tuples."
+        return []
+
+    # splits
+    def stratify_on(self, y: pd.Series) -> pd.Series | None:
+        "The labels the holdout split and the CV folds keep in proportion, or None."
+        return None
+
+    def groups(self, X: pd.DataFrame) -> pd.Series | None:
+        "The group of each row, kept on one side of every split, or None."
+        return None
+
+    def cv(self, n_splits: int, random_state: int):
+        "The scikit-learn splitter of the CV folds (`split(X, y, groups)`)."
+        from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+        if type(self).groups is not Task.groups:
+            return GroupKFold(n_splits=n_splits)
+        if type(self).stratify_on is not Task.stratify_on:
+            return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+        return KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+
+    # models and predictions
+    def models(self) -> dict[str, ModelSpec]:
+        "The model catalogue: name -> `ModelSpec`; `dummy` is the baseline every model is compared with."
+        raise NotImplementedError(f"task {self.name!r} defines no models")
+
+    def predict(self, model, X: pd.DataFrame, y) -> Predictions:
+        "Return `model`'s predictions on `X` beside the true `y`."
+        import numpy as np
+
+        return Predictions(np.asarray(y), np.asarray(model.predict(X), dtype=float))
+
+    def align(self, p: Predictions, y: pd.Series) -> Predictions:
+        "Make a fold's predictions comparable with the whole target `y` (e.g. a class the fold never saw)."
+        return p
+
+    # metrics
+    def metrics(self, p: Predictions) -> dict[str, float]:
+        "Every metric of the task, computed with scikit-learn's reference functions."
+        raise NotImplementedError
+
+    def weighted_metrics(self, p: Predictions, W: np.ndarray) -> dict[str, np.ndarray]:
+        "Every metric under each row of unit weights `W` (bootstrap counts): vectorised, no validation."
+        raise NotImplementedError
+
+    def bootstrap_units(self, p: Predictions) -> np.ndarray | None:
+        "The unit each row belongs to for the bootstrap (queries, users), or None to resample rows."
+        return None
+
+    def importance_score(self, y: np.ndarray, out: np.ndarray, classes: np.ndarray | None) -> float:
+        "The score permutation importance measures drops of, from the model's output `out`."
+        raise NotImplementedError
+
+    def single_feature_scores(self, X: dict[str, np.ndarray], y: pd.Series) -> tuple[str, dict[str, float]]:
+        "How well each column alone predicts `y` (the leakage check): (metric name, column -> score)."
+        return "", {}
+
+    # outputs
+    def output_columns(self, y_pred: np.ndarray, proba: np.ndarray | None, classes) -> dict[str, np.ndarray]:
+        "The columns `mlproj score` writes and the fields `/predict` answers, beside the ID columns."
+        return {"prediction": y_pred}
+
+    def figures(self, p: Predictions) -> list[tuple[str, Callable]]:
+        "The report's diagnostics: (title, draw) pairs; `draw(ax)` plots on `ax` and returns it."
+        return []
+
+
 TASKS: dict[str, Task] = {}
+# Built-in tasks live in mlproj.tasks, above this module: imported by name when first asked for.
+BUILTIN_TASKS = {"classification": "mlproj.tasks.classification", "regression": "mlproj.tasks.regression"}
 
 
 def register_task(task: Task) -> Task:
-    "Add `task` to `TASKS` so the pipeline, models and metrics can find it by name."
+    "Add `task` (an instance) to `TASKS` so every command can find it by name."
+    if not isinstance(task, Task) or not task.name:
+        raise ConfigError(f"register_task takes a named Task instance; got {task!r}.")
     TASKS[task.name] = task
     return task
 
 
-register_task(
-    Task(
-        "classification",
-        is_classifier=True,
-        primary_metric="roc_auc",
-        greater_is_better=True,
-        stratify=True,
-        description="binary or multiclass labels",
-    )
-)
-register_task(
-    Task(
-        "regression",
-        is_classifier=False,
-        primary_metric="rmse",
-        greater_is_better=False,
-        description="a continuous numeric target",
-    )
-)
+def task_names() -> list[str]:
+    "The names of every task: built in, then registered."
+    return [*BUILTIN_TASKS, *(n for n in TASKS if n not in BUILTIN_TASKS)]
 
 
 def get_task(
-    name: str,  # A registered task name
+    name: str | Task,  # A task name (or a `Task`, returned as it is)
 ) -> Task:
-    "Return the registered task called `name`, or raise `ConfigError` listing the valid names."
+    "Return the task called `name`, or raise `ConfigError` listing the valid names."
+    import importlib
+
+    if not isinstance(name, str):  # already a task
+        return name
+    if name not in TASKS and name in BUILTIN_TASKS:
+        importlib.import_module(BUILTIN_TASKS[name])  # registers itself in the package's registry
+        TASKS.update(importlib.import_module("mlproj.core.tasks").TASKS)  # the same dict, but in a notebook
     try:
         return TASKS[name]
     except KeyError:
-        hint = difflib.get_close_matches(str(name), TASKS, n=1)
+        hint = difflib.get_close_matches(str(name), task_names(), n=1)
         raise ConfigError(
             f"unknown task {name!r}"
             + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; valid tasks: {['auto', *TASKS]}."
+            + f"; valid tasks: {['auto', *task_names()]}."
         ) from None
+
+
+def all_tasks() -> list[Task]:
+    "Every task, built-in ones imported: the order `--task auto` asks them in."
+    return [get_task(n) for n in task_names()]

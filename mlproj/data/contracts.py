@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import SchemaError
+from ..core.tasks import get_task
 
 # %% auto #0
 __all__ = ['MAX_CATEGORIES', 'ColumnTypes', 'find_row_index', 'infer_column_types', 'ColumnContract', 'DataContract',
@@ -207,7 +208,7 @@ def infer_contract(
             c.categories = sorted(levels.tolist()) if len(levels) <= MAX_CATEGORIES else None
         cols.append(c)
     classes = None
-    if target and task == "classification":
+    if target and task and get_task(task).has_classes:
         classes = sorted(df[target].dropna().astype(str).unique().tolist())
     return DataContract(cols, target, task, classes)
 

@@ -20,8 +20,8 @@ from .contracts import ColumnTypes, find_row_index, infer_column_types
 from .sources import infer_task, require_target, split_data
 
 # %% auto #0
-__all__ = ['Finding', 'QualityReport', 'check_quality', 'profile_columns', 'plot_missingness', 'plot_target_balance',
-           'plot_correlations', 'plot_distributions']
+__all__ = ['Finding', 'QualityReport', 'encode_column', 'check_quality', 'profile_columns', 'plot_missingness',
+           'plot_target_balance', 'plot_correlations', 'plot_distributions']
 
 # %% ../../nbs/data/02_quality.ipynb #1168b68a
 @dataclass
@@ -305,12 +305,6 @@ def _check_overlap(
     return [Finding("warning", "train_holdout_overlap", None, msg, float(n))]
 
 # %% ../../nbs/data/02_quality.ipynb #79ae86c4
-def _classes(counts: pd.Series) -> str:
-    "Like \"'a' (1 row), 'b' (1 row)\", at most 5 classes."
-    shown = ", ".join(f"{k!r} ({v} row{'s' * (v != 1)})" for k, v in counts.head(5).items())
-    return shown + (f" and {len(counts) - 5} more" if len(counts) > 5 else "")
-
-
 def _check_target(y: pd.Series, task: Task | None, s: QualitySettings) -> list[Finding]:
     out, col = [], str(y.name)
     n_missing = int(y.isna().sum())
@@ -326,48 +320,16 @@ def _check_target(y: pd.Series, task: Task | None, s: QualitySettings) -> list[F
     y = y.dropna()
     if task is None:
         return out
-    if task.name == "regression" and not _is_number(y):
-        msg = (
-            f"target {col!r} is {y.dtype} (e.g. {_some(y.unique())}), not numeric, but the task is "
-            f"regression; convert it with pd.to_numeric or use task 'classification'."
-        )
-        out.append(Finding("error", "target_not_numeric", col, msg))
-    if not task.is_classifier:
-        return out
-    counts = y.value_counts().sort_values(kind="stable")
-    if len(counts) == 1:
-        msg = (
-            f"target {col!r} has a single class ({_some(counts.index, 1)[0]!r}) in all {len(y)} rows; "
-            f"classification needs at least two, so choose another target."
-        )
-        return [*out, Finding("error", "target_single_class", col, msg, 1.0)]
-    for severity, rare, limit in [
-        ("error", counts[counts < s.rare_class_error], s.rare_class_error),
-        ("warning", counts[(counts >= s.rare_class_error) & (counts < s.rare_class_warn)], s.rare_class_warn),
-    ]:
-        if len(rare):
-            fix = (
-                "stratified splitting cannot place them, so remove them or merge them into another class"
-                if severity == "error"
-                else "their metrics will be noisy, so collect more rows or merge them into a similar class"
-            )
-            msg = f"target {col!r} has {len(rare)} class(es) with fewer than {limit} rows: {_classes(rare)}; {fix}."
-            out.append(Finding(severity, "target_rare_class", col, msg, float(rare.iloc[0])))
-    common = counts[counts >= s.rare_class_warn]  # rarer classes are findings already
-    if len(common) > 1 and (minority := common.iloc[0] / len(y)) < s.imbalance_warn:
-        msg = (
-            f"target {col!r} is imbalanced: class {_some(common.index, 1)[0]!r} is only {_pct(minority)} "
-            f"of the rows; judge models by ROC AUC or PR AUC rather than accuracy, and consider class weights."
-        )
-        out.append(Finding("warning", "target_imbalance", col, msg, float(minority)))
-    return out
+    return out + [
+        Finding(sev, check, col, msg, value) for sev, check, msg, value in task.target_findings(y, s)
+    ]
 
 # %% ../../nbs/data/02_quality.ipynb #04241a81
 _LEAKAGE_ROWS = 5_000  # rows sampled for the leakage check
 
 
-def _encode(s: pd.Series) -> np.ndarray:
-    "`s` as one float per row: numbers as they are, dates as numbers, text as sorted codes; missing below all."
+def encode_column(s: pd.Series) -> np.ndarray:
+    "Return `s` as one float per row: numbers as they are, dates as numbers, text as sorted codes; missing below all."
     if pd.api.types.is_datetime64_any_dtype(s):
         x = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
         x = (x - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
@@ -382,76 +344,15 @@ def _encode(s: pd.Series) -> np.ndarray:
     return x
 
 
-def _auc(positive: np.ndarray, score: np.ndarray) -> float:
-    "ROC AUC of `score` for the boolean labels `positive`, from ranks (ties count half), as sklearn's."
-    from scipy.stats import rankdata
-
-    n_pos = positive.sum()
-    return float(
-        (rankdata(score)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(positive) - n_pos))
-    )
-
-
-def _leakage_scores(
-    X: pd.DataFrame,  # Features, one scored at a time
-    y: pd.Series,  # Target without missing values; at least 3 rows per class for classifiers
-    task: Task,
-) -> dict[str, float]:  # column -> mean 3-fold CV ROC AUC (macro one-vs-rest) or R²
-    "The CV score of a depth-4 decision tree fitted on each column of `X` alone."
-    from sklearn.model_selection import KFold, StratifiedKFold
-    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
-
-    if task.is_classifier:
-        y_enc = pd.factorize(y, sort=True)[0]
-        folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y_enc))
-        classes = range(1, 2) if y.nunique() == 2 else range(y.nunique())  # binary: the positive class only
-    else:
-        y_enc = y.to_numpy(dtype=float)
-        folds = list(KFold(3, shuffle=True, random_state=0).split(X))
-    scores = {}
-    for col in X.columns:
-        x = _encode(X[col]).reshape(-1, 1)
-        fold_scores = []
-        for train, test in folds:
-            if task.is_classifier:  # every class is in every training fold, so proba's columns are 0..k-1
-                proba = (
-                    DecisionTreeClassifier(max_depth=4, random_state=0)
-                    .fit(x[train], y_enc[train])
-                    .predict_proba(x[test])
-                )
-                fold_scores.append(np.mean([_auc(y_enc[test] == k, proba[:, k]) for k in classes]))
-            else:
-                pred = (
-                    DecisionTreeRegressor(max_depth=4, random_state=0)
-                    .fit(x[train], y_enc[train])
-                    .predict(x[test])
-                )
-                y_test = y_enc[test]
-                fold_scores.append(1 - ((y_test - pred) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum())
-        scores[col] = float(np.mean(fold_scores))
-        if not task.is_classifier and _is_number(X[col]):
-            rho = X[col].astype(float).corr(pd.Series(y_enc, index=X.index), method="spearman")
-            if pd.notna(rho):
-                scores[col] = max(scores[col], float(rho) ** 2)
-    return scores
-
-
 def _check_leakage(
     df: pd.DataFrame, target: str, task: Task, types: ColumnTypes, s: QualitySettings, random_state: int = 0
 ) -> list[Finding]:
     data = df.loc[df[target].notna(), [*types.used, target]]
-    if task.is_classifier:  # 3-fold stratified CV needs 3 rows per class; rarer classes are findings already
-        counts = data[target].value_counts()
-        data = data[data[target].isin(counts.index[counts >= 3])]
-        if data[target].nunique() < 2:
-            return []
-    elif not _is_number(data[target]) or len(data) < 30:
-        return []
     if len(data) > _LEAKAGE_ROWS:
         data = data.sample(_LEAKAGE_ROWS, random_state=random_state)
-    metric = "ROC AUC" if task.is_classifier else "R²"
+    metric, scores = task.single_feature_scores(data[types.used], data[target])
     out = []
-    for col, score in _leakage_scores(data[types.used], data[target], task).items():
+    for col, score in scores.items():
         if score >= s.leakage_warn:
             severity = "error" if score >= s.leakage_error else "warning"
             msg = (
@@ -517,7 +418,7 @@ def check_quality(
     numbers_as_text, numeric_text = _check_numbers_as_text(df, text)
     bad_dates = _check_unparseable_dates(df, [c for c in text if c not in numeric_text], random_state)
     numeric = types.numeric + (
-        [target] if has_target and t and t.name == "regression" and _is_number(df[target]) else []
+        [target] if has_target and t and t.numeric_target and _is_number(df[target]) else []
     )
     findings = [
         *(_check_target(df[target], t, s) if target is not None else []),
@@ -604,7 +505,7 @@ def plot_target_balance(
     if values.empty:
         raise DataError(f"target {y.name!r} has no values (all {len(y)} are missing); choose another target.")
     ax = _ax(ax, (5, 3))
-    if infer_task(values)[0] == "regression":
+    if not get_task(infer_task(values)[0]).has_classes:
         ax.hist(_finite(values), bins=30, color="tab:blue")
         ax.set(xlabel=str(y.name), ylabel="rows", title=f"Target {y.name!r} ({len(values)} values)")
         return ax

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..core.errors import DataError, DataNotFoundError, SchemaError
 from ..core.io import logger
-from ..core.tasks import Task, get_task
+from ..core.tasks import Task, all_tasks, get_task, task_names
 
 # %% auto #0
 __all__ = ['DATASETS', 'EmbeddedDataset', 'load_data', 'default_target', 'hash_frame', 'infer_task', 'Split', 'require_target',
@@ -197,18 +197,15 @@ def hash_frame(
 # %% ../../nbs/data/00_sources.ipynb #615a8e84
 def infer_task(
     y: pd.Series,  # Target values
-    max_classes: int = 20,  # Integer targets with at most this many distinct values are classes
 ) -> tuple[str, str]:  # (task name, reason)
-    "Infer the task from the target `y`: returns the task name and a sentence saying why."
+    "Infer the task from the target `y`: the first task that claims it (`Task.claim`), and its reason."
     y = y.dropna()
-    n_unique = y.nunique()
-    if y.dtype == bool or isinstance(y.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(y):
-        return "classification", f"target {y.name!r} is {y.dtype} with {n_unique} classes"
-    if pd.api.types.is_integer_dtype(y) or np.all(np.mod(y.to_numpy(dtype=float), 1) == 0):
-        if n_unique <= max_classes:
-            return "classification", f"target {y.name!r} has {n_unique} distinct integer values"
-        return "regression", f"target {y.name!r} has {n_unique} distinct integer values (> {max_classes})"
-    return "regression", f"target {y.name!r} is numeric ({y.dtype}) with {n_unique} distinct values"
+    for task in all_tasks():
+        if (reason := task.claim(y)) is not None:
+            return task.name, reason
+    raise DataError(
+        f"no task fits target {y.name!r} ({y.dtype}) by itself; pass --task with one of {task_names()}."
+    )
 
 # %% ../../nbs/data/00_sources.ipynb #52033e44
 @dataclass
@@ -264,7 +261,7 @@ def split_data(
     "Split `df` into training and holdout parts: stratified for classification, grouped when the task has groups."
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-    task = get_task(task) if isinstance(task, str) else task
+    task = get_task(task)
     require_target(df, target)
     missing = df[target].isna()
     if missing.all():
@@ -279,7 +276,9 @@ def split_data(
         )
         df = df.loc[~missing]
     X, y = df.drop(columns=[target]), df[target]
-    n_classes = y.nunique() if task.stratify else 1
+    task.check_target(y)
+    strata = task.stratify_on(y)
+    n_classes = 1 if strata is None else strata.nunique()
     if len(y) < (need := min_rows(test_size, n_classes, 2 * cv_folds)):
         why = f"a {test_size:g} holdout" + (
             f" with each of the {n_classes} classes on both sides" if n_classes > 1 else ""
@@ -290,25 +289,12 @@ def split_data(
             f"target {target!r} has {len(y)} labelled row(s), too few for {why}: at least {need} are "
             f"needed. Add rows, or {fix}."
         )
-    if task.group_column:
+    if (groups := task.groups(X)) is not None:
         gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)
-        train_idx, test_idx = next(gss.split(X, y, groups=X[task.group_column]))
+        train_idx, test_idx = next(gss.split(X, y, groups=groups))
         return Split(X.iloc[train_idx], X.iloc[test_idx], y.iloc[train_idx], y.iloc[test_idx])
-    stratify = y if task.stratify else None
-    if task.stratify:
-        counts = y.value_counts()
-        if len(counts) < 2:
-            raise DataError(
-                f"target {target!r} has a single class ({counts.index[0]!r}); classification "
-                f"needs at least two. Choose another target or use --task regression."
-            )
-        if counts.min() < 2:
-            raise DataError(
-                f"class {counts.idxmin()!r} of target {target!r} has only {counts.min()} row; "
-                f"stratified splitting needs at least 2 per class. Remove or merge that class."
-            )
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=random_state, stratify=stratify
+        X, y, test_size=test_size, random_state=random_state, stratify=strata
     )
     return Split(X_train, X_test, y_train, y_test)
 

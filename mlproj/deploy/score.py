@@ -22,6 +22,7 @@ import pandas as pd
 from ..core.errors import ConfigError, DataError, SchemaError
 from ..core.io import logger, progress, publish
 from ..core.settings import Settings, load_settings
+from ..core.tasks import get_task
 from ..data.contracts import DataContract
 from mlproj.deploy.inference import (
     TOLERANCE,
@@ -307,10 +308,10 @@ class _Differs(Exception):
 
 
 class _Scorer:
-    "Predictions for chunks: `ids`, the prediction and, for classifiers, one `proba_<class>` column per class."
+    "Predictions for chunks: `ids` and the task's output columns (a prediction; for classifiers `proba_<class>` too)."
 
-    def __init__(self, label: str, load_pipeline):
-        self.label, self._load, self._fitted = label, load_pipeline, None
+    def __init__(self, label: str, load_pipeline, task: str):
+        self.label, self._load, self._fitted, self.task = label, load_pipeline, None, get_task(task)
         self.engine, self.bundle, self.inference = None, None, "scikit-learn pipeline"
         self.rng, self.checked = np.random.default_rng(0), set()  # column types the engine was checked on
 
@@ -414,17 +415,11 @@ class _Scorer:
     def __call__(self, X: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
         got = self._fast(X) if self.engine is not None else None
         if got is None:
-            from mlproj.modeling.evaluate import predict
-
-            p = predict(self.fitted, X, np.full(len(X), np.nan))
+            p = self.task.predict(self.fitted, X, np.full(len(X), np.nan))
             got, classes = (p.y_pred, p.proba), p.classes
         else:
             classes = self.engine.classes
-        y, proba = got
-        out = {**ids, "prediction": y}
-        if proba is not None:
-            out |= {f"proba_{c}": proba[:, j] for j, c in enumerate(classes)}
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame({**ids, **self.task.output_columns(*got, classes)}, index=X.index)
 
 
 class _AtomicTable:
@@ -559,7 +554,7 @@ def score_file(
     keep = [name for name, why in dropped.items() if why == "ID-like"]  # IDs go out with the predictions
     text = [c.name for c in contract.columns if c.kind == "categorical"]
     dates = [c.name for c in contract.columns if c.kind == "datetime"]
-    scorer = _Scorer(rm.label, lambda: load_model(rm, s)[0])
+    scorer = _Scorer(rm.label, lambda: load_model(rm, s)[0], meta["task"])
     bundle = _bundle_path(s, meta, data, compile) if fast_path else None
     if not (bundle is not None and bundle.exists() and scorer.use_compiled(bundle)):
         if fast_path:

@@ -82,7 +82,7 @@ class LoadedModel:
         from mlproj.modeling.evaluate import predict
 
         X = pd.DataFrame.from_records(records, columns=[c.name for c in self.contract.columns])
-        p = predict(self.pipeline, X, np.full(len(X), np.nan))
+        p = predict(self.pipeline, X, np.full(len(X), np.nan), self.meta["task"])
         return p.y_pred, p.proba
 
 

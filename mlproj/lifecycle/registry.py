@@ -204,22 +204,22 @@ def paired_bootstrap(
     level: float = 0.95,  # Confidence level
 ) -> dict:  # {'metric', 'a', 'b', 'diff', 'ci_low', 'ci_high', 'greater_is_better', 'better'}
     "Return `metric(b) - metric(a)` with a paired percentile-bootstrap CI and whether b is better beyond noise."
-    from mlproj.modeling.evaluate import WEIGHTED_METRIC_FUNCTIONS, bootstrap_weights, fast_metrics
+    from mlproj.modeling.evaluate import bootstrap_weights, fast_metrics
 
     t = get_task(task)
     metric = metric or t.primary_metric
     n = len(a.y_true)
-    fn = WEIGHTED_METRIC_FUNCTIONS[t.name]
+    fn = t.weighted_metrics
     diffs = np.concatenate(
         [
             np.asarray(fn(b, W)[metric]) - np.asarray(fn(a, W)[metric])
-            for W in bootstrap_weights(n, n_bootstrap, random_state)
+            for W in bootstrap_weights(n, n_bootstrap, random_state, t.bootstrap_units(a))
         ]
     )
     alpha = (1 - level) / 2
     lo, hi = (float(x) for x in np.nanquantile(diffs, [alpha, 1 - alpha]))
     va, vb = fast_metrics(t, a)[metric], fast_metrics(t, b)[metric]
-    better = lo > 0 if t.greater_is_better else hi < 0
+    better = lo > 0 if t.directions[metric] else hi < 0
     return dict(
         metric=metric,
         a=va,
@@ -227,7 +227,7 @@ def paired_bootstrap(
         diff=vb - va,
         ci_low=lo,
         ci_high=hi,
-        greater_is_better=t.greater_is_better,
+        greater_is_better=t.directions[metric],
         better=bool(better),
         n_rows=n,
         n_bootstrap=n_bootstrap,
@@ -324,7 +324,7 @@ def compare_models(
         for meta in (meta_a, meta_b):
             if "contract" in meta:
                 check_contract(X, DataContract.from_dict(meta["contract"]), where=str(source))
-    pa, pb = predict(ma, X, y), predict(mb, X, y)
+    pa, pb = predict(ma, X, y, task), predict(mb, X, y, task)
     if pa.classes is not None:
         if list(pa.classes) != list(pb.classes):
             raise RefusedError(

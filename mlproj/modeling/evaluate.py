@@ -8,116 +8,38 @@ Docs: https://mlproj.github.io/mlproj/modeling/evaluate.html.md"""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..core.io import progress
-from ..core.tasks import Task, get_task
+from ..core.tasks import Predictions, Task, get_task
 
 # %% auto #0
-__all__ = ['METRIC_FUNCTIONS', 'GREATER_IS_BETTER', 'WEIGHTED_METRIC_FUNCTIONS', 'Predictions', 'predict', 'compute_metrics',
-           'fast_metrics', 'bootstrap_weights', 'bootstrap_metrics', 'make_cv', 'cross_validate_model', 'summarize_cv',
-           'importance_scoring', 'permutation_importance_table', 'plot_metrics', 'plot_confusion_matrix', 'plot_roc',
-           'plot_pr', 'plot_calibration', 'plot_residuals', 'plot_importance']
+__all__ = ['predict', 'compute_metrics', 'tie_groups', 'fast_metrics', 'bootstrap_weights', 'bootstrap_metrics', 'make_cv',
+           'cross_validate_model', 'summarize_cv', 'permutation_importance_table', 'single_column_cv', 'axes',
+           'plot_metrics', 'plot_importance']
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #33489935
-@dataclass
-class Predictions:
-    "True and predicted values of one model on one set of rows."
-
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    proba: np.ndarray | None = None  # (n_rows, n_classes) for classifiers
-    classes: np.ndarray | None = None  # class labels in the column order of `proba`
-
-    def take(self, idx: np.ndarray) -> Predictions:
-        "Return the rows `idx` (a bootstrap resample, a fold)."
-        return Predictions(
-            self.y_true[idx], self.y_pred[idx], None if self.proba is None else self.proba[idx], self.classes
-        )
-
-
 def predict(
     model,  # Fitted estimator or pipeline
     X: pd.DataFrame,  # Rows to predict
     y: pd.Series | np.ndarray,  # True values
+    task: Task | str,  # Task or its name: decides what a prediction is
 ) -> Predictions:
-    "Return `model`'s predictions on `X` beside the true `y` (with probabilities for classifiers)."
-    y = np.asarray(y)
-    if hasattr(model, "predict_proba"):
-        proba = model.predict_proba(X)
-        classes = np.asarray(model.classes_)
-        return Predictions(y, classes[proba.argmax(axis=1)], proba, classes)
-    return Predictions(y, np.asarray(model.predict(X), dtype=float))
+    "Return `model`'s predictions on `X` beside the true `y`, as `task` defines them."
+    return get_task(task).predict(model, X, y)
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #bb507907
-def _onehot(p: Predictions) -> np.ndarray:
-    return (p.y_true[:, None] == p.classes[None, :]).astype(float)
-
-
-def _sk_classification(p: Predictions) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    binary = len(p.classes) == 2
-    Y = _onehot(p)
-    if binary:
-        pos = p.classes[1]
-        roc = m.roc_auc_score(Y[:, 1], p.proba[:, 1])
-        pr = m.average_precision_score(Y[:, 1], p.proba[:, 1])
-        f1 = m.f1_score(p.y_true, p.y_pred, pos_label=pos, average="binary")
-    else:
-        roc = m.roc_auc_score(p.y_true, p.proba, multi_class="ovr", average="macro", labels=p.classes)
-        pr = m.average_precision_score(Y, p.proba, average="macro")
-        f1 = m.f1_score(p.y_true, p.y_pred, average="macro", labels=p.classes)
-    return {
-        "roc_auc": roc,
-        "pr_auc": pr,
-        "log_loss": m.log_loss(p.y_true, p.proba, labels=p.classes),
-        "brier": m.brier_score_loss(p.y_true, p.proba, labels=p.classes),
-        "accuracy": m.accuracy_score(p.y_true, p.y_pred),
-        "f1": f1,
-    }
-
-
-def _sk_regression(p: Predictions) -> dict[str, float]:
-    from sklearn import metrics as m
-
-    return {
-        "rmse": m.root_mean_squared_error(p.y_true, p.y_pred),
-        "mae": m.mean_absolute_error(p.y_true, p.y_pred),
-        "r2": m.r2_score(p.y_true, p.y_pred),
-    }
-
-
-METRIC_FUNCTIONS: dict[str, Callable[[Predictions], dict[str, float]]] = {
-    "classification": _sk_classification,
-    "regression": _sk_regression,
-}
-GREATER_IS_BETTER = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "log_loss": False,
-    "brier": False,
-    "accuracy": True,
-    "f1": True,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-}
-
-
 def compute_metrics(
     task: Task | str,  # Task or its name
     preds: Predictions,  # Predictions to score
 ) -> dict[str, float]:  # {metric: value}
     "Return every metric of `task` for `preds`, computed with scikit-learn."
-    task = get_task(task) if isinstance(task, str) else task
-    return {k: float(v) for k, v in METRIC_FUNCTIONS[task.name](preds).items()}
+    return {k: float(v) for k, v in get_task(task).metrics(preds).items()}
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #d707b333
-def _tie_groups(scores: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+def tie_groups(scores: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
     "Return the sort order of `scores` and the start index of each run of equal scores in that order."
     order = np.argsort(-scores if descending else scores, kind="mergesort")
     s = scores[order]
@@ -125,93 +47,35 @@ def _tie_groups(scores: np.ndarray, descending: bool) -> tuple[np.ndarray, np.nd
     return order, starts
 
 
-def _weighted_auc(W: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
-    "ROC AUC of scores `s` for 0/1 labels `t` under each row of weights `W` (Mann-Whitney, ties count half)."
-    order, starts = _tie_groups(s, descending=False)
-    Wo, to = W[:, order], t[order]
-    pos = np.add.reduceat(Wo * to, starts, axis=1)
-    neg = np.add.reduceat(Wo * (1 - to), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(
-            (n_pos > 0) & (n_neg > 0), (pos * (below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg), np.nan
-        )
-
-
-def _weighted_ap(W: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
-    "Average precision of scores `s` for 0/1 labels `t` under each row of weights `W`, as scikit-learn defines it."
-    order, starts = _tie_groups(s, descending=True)
-    Wo, to = W[:, order], t[order]
-    pos = np.add.reduceat(Wo * to, starts, axis=1)
-    seen = np.cumsum(np.add.reduceat(Wo, starts, axis=1), axis=1)
-    tps = np.cumsum(pos, axis=1)
-    n_pos = tps[:, -1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(seen > 0, tps / seen, 0.0)
-        return np.where(n_pos > 0, (pos * precision).sum(axis=1) / n_pos, np.nan)
-
-
-def _weighted_classification(p: Predictions, W: np.ndarray) -> dict[str, np.ndarray]:
-    Y = _onehot(p)
-    k, n = len(p.classes), W.shape[1]
-    P = np.clip(p.proba, np.finfo(p.proba.dtype).eps, 1)
-    P = P / P.sum(axis=1, keepdims=True)
-    brier_rows = np.sum((p.proba - Y) ** 2, axis=1) * (0.5 if k == 2 else 1.0)
-
-    def f1(c):
-        pred_c, true_c = (p.y_pred == c).astype(float), (p.y_true == c).astype(float)
-        denom = W @ pred_c + W @ true_c
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, 2 * (W @ (pred_c * true_c)) / denom, 0.0)
-
-    cols = [1] if k == 2 else range(k)
-    return {
-        "roc_auc": np.mean([_weighted_auc(W, Y[:, j], p.proba[:, j]) for j in cols], axis=0),
-        "pr_auc": np.mean([_weighted_ap(W, Y[:, j], p.proba[:, j]) for j in cols], axis=0),
-        "log_loss": W @ -np.log(np.sum(P * Y, axis=1)) / n,
-        "brier": W @ brier_rows / n,
-        "accuracy": W @ (p.y_true == p.y_pred).astype(float) / n,
-        "f1": f1(p.classes[1]) if k == 2 else np.mean([f1(c) for c in p.classes], axis=0),
-    }
-
-
-def _weighted_regression(p: Predictions, W: np.ndarray) -> dict[str, np.ndarray]:
-    n = W.shape[1]
-    err = p.y_true - p.y_pred
-    yc = p.y_true - p.y_true.mean()  # centred, so the total sum of squares does not cancel badly
-    ss_res = W @ err**2
-    ss_tot = W @ yc**2 - (W @ yc) ** 2 / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
-    return {"rmse": np.sqrt(ss_res / n), "mae": W @ np.abs(err) / n, "r2": r2}
-
-
-WEIGHTED_METRIC_FUNCTIONS = {"classification": _weighted_classification, "regression": _weighted_regression}
-
-
 def fast_metrics(
     task: Task | str,  # Task or its name
     preds: Predictions,  # Predictions to score
 ) -> dict[str, float]:  # {metric: value}, equal to `compute_metrics` to 1e-9
     "Return every metric of `task` for `preds` with the vectorized functions (no per-call input validation)."
-    task = get_task(task) if isinstance(task, str) else task
     W = np.ones((1, len(preds.y_true)))
-    return {k: float(v[0]) for k, v in WEIGHTED_METRIC_FUNCTIONS[task.name](preds, W).items()}
+    return {k: float(v[0]) for k, v in get_task(task).weighted_metrics(preds, W).items()}
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #a1a367b8
 def bootstrap_weights(
-    n: int,  # Rows
+    n: int,  # Rows (or units: queries, users)
     n_bootstrap: int,  # Resamples
     random_state: int = 0,  # Seed
-):  # Yields (block, n) float count matrices, blocks of at most ~32 MB
-    "Yield the bootstrap resamples of `n` rows as row-count weight matrices, a block at a time."
+    units: np.ndarray
+    | None = None,  # The unit of each row; resample units, not rows (rows of a unit move together)
+):  # Yields (block, n_rows) float count matrices, blocks of at most ~32 MB
+    "Yield the bootstrap resamples as row-count weight matrices, a block at a time."
     rng = np.random.default_rng(random_state)
+    codes = None if units is None else pd.factorize(units)[0]
+    n_draw = n if codes is None else int(codes.max()) + 1
     block = max(1, min(n_bootstrap, 4_000_000 // max(n, 1)))  # bounds the count matrix to ~32 MB
     for start in range(0, n_bootstrap, block):
-        yield np.stack(
-            [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(min(block, n_bootstrap - start))]
+        W = np.stack(
+            [
+                np.bincount(rng.integers(0, n_draw, n_draw), minlength=n_draw)
+                for _ in range(min(block, n_bootstrap - start))
+            ]
         ).astype(float)
+        yield W if codes is None else W[:, codes]
 
 
 def bootstrap_metrics(
@@ -221,16 +85,16 @@ def bootstrap_metrics(
     random_state: int = 0,  # Seed of the resampling
     level: float = 0.95,  # Confidence level
 ) -> pd.DataFrame:  # index: metric; columns: value, ci_low, ci_high
-    "Return each metric of `task` on `preds` with a percentile bootstrap confidence interval."
-    task = get_task(task) if isinstance(task, str) else task
+    "Return each metric of `task` on `preds` with a percentile bootstrap confidence interval (over the task's units)."
+    task = get_task(task)
     point = compute_metrics(task, preds)
     table = pd.DataFrame({"value": point})
     table["ci_low"], table["ci_high"] = np.nan, np.nan
     if n_bootstrap:
-        weighted = WEIGHTED_METRIC_FUNCTIONS[task.name]
+        units = task.bootstrap_units(preds)
         draws = [
-            pd.DataFrame(weighted(preds, W))
-            for W in bootstrap_weights(len(preds.y_true), n_bootstrap, random_state)
+            pd.DataFrame(task.weighted_metrics(preds, W))
+            for W in bootstrap_weights(len(preds.y_true), n_bootstrap, random_state, units)
         ]
         draws = pd.concat(draws, ignore_index=True)
         alpha = (1 - level) / 2
@@ -245,14 +109,8 @@ def make_cv(
     n_splits: int = 5,  # Number of folds
     random_state: int = 0,  # Seed of the shuffling
 ):
-    "Return the scikit-learn splitter for `task`: stratified, grouped or plain K-fold, shuffled with a seed."
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
-
-    task = get_task(task) if isinstance(task, str) else task
-    if task.group_column:
-        return GroupKFold(n_splits=n_splits)
-    cls = StratifiedKFold if task.stratify else KFold
-    return cls(n_splits=n_splits, shuffle=True, random_state=random_state)
+    "Return the scikit-learn splitter of `task`'s CV folds (stratified, grouped or plain K-fold, seeded)."
+    return get_task(task).cv(n_splits, random_state)
 
 
 def cross_validate_model(
@@ -267,25 +125,14 @@ def cross_validate_model(
     "Fit a clone of `model` on each training fold and return the metrics of each held-out fold."
     from sklearn.base import clone
 
-    task = get_task(task) if isinstance(task, str) else task
-    cv = make_cv(task, n_splits, random_state)
-    groups = X[task.group_column] if task.group_column else None
+    task = get_task(task)
+    cv = task.cv(n_splits, random_state)
     rows = []
-    for train_idx, val_idx in progress(cv.split(X, y, groups), desc=desc, total=n_splits):
+    for train_idx, val_idx in progress(cv.split(X, y, task.groups(X)), desc=desc, total=n_splits):
         fitted = clone(model).fit(X.iloc[train_idx], y.iloc[train_idx])
-        p = predict(fitted, X.iloc[val_idx], y.iloc[val_idx])
-        if p.classes is not None and len(p.classes) < y.nunique():
-            p = _align_classes(p, np.sort(y.unique()))
+        p = task.align(task.predict(fitted, X.iloc[val_idx], y.iloc[val_idx]), y)
         rows.append(fast_metrics(task, p))
     return pd.DataFrame(rows).rename_axis("fold")
-
-
-def _align_classes(p: Predictions, classes: np.ndarray) -> Predictions:
-    "Expand `p.proba` to all `classes` (a fold can miss a rare class in training)."
-    proba = np.zeros((len(p.y_true), len(classes)))
-    for j, c in enumerate(p.classes):
-        proba[:, np.searchsorted(classes, c)] = p.proba[:, j]
-    return Predictions(p.y_true, p.y_pred, proba, classes)
 
 
 def summarize_cv(
@@ -295,25 +142,6 @@ def summarize_cv(
     return pd.DataFrame({"mean": folds.mean(), "std": folds.std(ddof=1)}).rename_axis("metric")
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #3ba056da
-def importance_scoring(task: Task | str, n_classes: int | None = None) -> str:
-    "Return the scikit-learn scorer name matching `task`'s primary metric."
-    task = get_task(task) if isinstance(task, str) else task
-    if task.name == "classification":
-        return "roc_auc" if n_classes == 2 else "roc_auc_ovr"
-    return "neg_root_mean_squared_error"
-
-
-def _score(scoring: str, y: np.ndarray, out: np.ndarray, classes: np.ndarray | None) -> float:
-    "The value of scikit-learn scorer `scoring`, from predictions `out` (probabilities for classifiers)."
-    from sklearn.metrics import roc_auc_score, root_mean_squared_error
-
-    if scoring == "roc_auc":
-        return roc_auc_score(y == classes[1], out[:, 1])
-    if scoring == "roc_auc_ovr":
-        return roc_auc_score(y, out, multi_class="ovr", labels=classes)
-    return -root_mean_squared_error(y, out)
-
-
 def permutation_importance_table(
     model,  # Fitted pipeline
     X: pd.DataFrame,  # Holdout features
@@ -327,13 +155,13 @@ def permutation_importance_table(
     from sklearn.utils import check_random_state
     from sklearn.utils.random import sample_without_replacement
 
-    scoring = importance_scoring(task, y.nunique())
-    classes = np.asarray(model.classes_) if hasattr(model, "predict_proba") else None
+    task = get_task(task)
+    classes = np.asarray(model.classes_) if task.has_classes else None
 
     def predict_out(frame):
-        return model.predict_proba(frame) if classes is not None else model.predict(frame)
+        return model.predict_proba(frame) if task.has_classes else model.predict(frame)
 
-    baseline = _score(scoring, y.to_numpy(), predict_out(X), classes)
+    baseline = task.importance_score(y.to_numpy(), predict_out(X), classes)
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
     n = len(X)
     n_rows = int(min(1.0, max_rows / n) * n)
@@ -358,7 +186,10 @@ def permutation_importance_table(
         out = predict_out(pd.concat(blocks, ignore_index=True))
         m = len(Xs)
         rows.append(
-            [baseline - _score(scoring, ys, out[r * m : (r + 1) * m], classes) for r in range(n_repeats)]
+            [
+                baseline - task.importance_score(ys, out[r * m : (r + 1) * m], classes)
+                for r in range(n_repeats)
+            ]
         )
     scores = np.array(rows)
     table = pd.DataFrame(
@@ -367,8 +198,33 @@ def permutation_importance_table(
     )
     return table.sort_values("importance_mean", ascending=False)
 
+
+def single_column_cv(
+    x: np.ndarray,  # One column, encoded as floats
+    y: np.ndarray,  # Target, encoded (class codes or floats)
+    make: Callable[[], object],  # Returns an unfitted estimator
+    score: Callable[[np.ndarray, np.ndarray], float],  # (true, output) -> score
+    stratify: bool = False,  # Stratified folds on `y`
+    proba: bool = False,  # Score `predict_proba` instead of `predict`
+    n_splits: int = 3,  # Folds
+) -> float:  # Mean score over the folds
+    "Return the mean CV score of `make()` fitted on the single column `x`: how much it alone says about `y`."
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    cv = (StratifiedKFold if stratify else KFold)(n_splits, shuffle=True, random_state=0)
+    x = np.asarray(x, dtype=float).reshape(-1, 1)
+    scores = []
+    for train, test in cv.split(x, y):
+        est = make().fit(x[train], y[train])
+        scores.append(score(y[test], est.predict_proba(x[test]) if proba else est.predict(x[test])))
+    return float(np.mean(scores))
+
 # %% ../../nbs/modeling/02_evaluate.ipynb #9380fde9
-def _ax(ax, figsize=(5, 3.5)):
+def axes(
+    ax=None,  # Axes to draw on; None makes a new figure
+    figsize: tuple[float, float] = (5, 3.5),  # Size of the new figure
+):
+    "Return `ax`, or the axes of a new figure of `figsize`: every plot function starts with it."
     import matplotlib.pyplot as plt
 
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
@@ -382,7 +238,7 @@ def plot_metrics(
     "Plot each metric with its 95% CI for several models (typically the model and the baseline) side by side."
     import seaborn as sns
 
-    ax = _ax(ax, (6, 3.5))
+    ax = axes(ax, (6, 3.5))
     long = pd.concat([t.assign(model=name) for name, t in tables.items()]).reset_index()
     if metrics:
         long = long[long.metric.isin(metrics)]
@@ -397,85 +253,11 @@ def plot_metrics(
     return ax
 
 
-def plot_confusion_matrix(preds: Predictions, normalize: str | None = None, ax=None):
-    "Plot the confusion matrix of `preds` (counts, or shares with `normalize='true'`)."
-    import seaborn as sns
-    from sklearn.metrics import confusion_matrix
-
-    ax = _ax(ax, (4, 3.5))
-    cm = confusion_matrix(preds.y_true, preds.y_pred, labels=preds.classes, normalize=normalize)
-    sns.heatmap(
-        pd.DataFrame(cm, index=preds.classes, columns=preds.classes),
-        annot=True,
-        fmt=".2f" if normalize else "d",
-        cmap="Blues",
-        cbar=False,
-        ax=ax,
-    )
-    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
-    return ax
-
-
-def _curves(preds: Predictions, kind: str, ax):
-    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
-
-    ax = _ax(ax, (4.5, 4))
-    Y = _onehot(preds)
-    cols = [1] if len(preds.classes) == 2 else range(len(preds.classes))
-    for j in cols:
-        disp = RocCurveDisplay if kind == "roc" else PrecisionRecallDisplay
-        disp.from_predictions(Y[:, j], preds.proba[:, j], name=str(preds.classes[j]), ax=ax)
-    if kind == "roc":
-        ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (one-vs-rest)")
-    else:
-        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve (one-vs-rest)")
-    return ax
-
-
-def plot_roc(preds: Predictions, ax=None):
-    "Plot the ROC curve (one per class, one-vs-rest, for multiclass)."
-    return _curves(preds, "roc", ax)
-
-
-def plot_pr(preds: Predictions, ax=None):
-    "Plot the precision-recall curve (one per class, one-vs-rest, for multiclass)."
-    return _curves(preds, "pr", ax)
-
-
-def plot_calibration(preds: Predictions, n_bins: int = 10, ax=None):
-    "Plot the reliability curve: mean predicted probability against observed frequency, per class."
-    from sklearn.calibration import calibration_curve
-
-    ax = _ax(ax, (4.5, 4))
-    Y = _onehot(preds)
-    cols = [1] if len(preds.classes) == 2 else range(len(preds.classes))
-    for j in cols:
-        frac, mean_pred = calibration_curve(Y[:, j], preds.proba[:, j], n_bins=n_bins, strategy="quantile")
-        ax.plot(mean_pred, frac, marker="o", label=str(preds.classes[j]))
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-    ax.set(xlabel="mean predicted probability", ylabel="observed frequency", title="Calibration")
-    ax.legend(fontsize="small")
-    return ax
-
-
-def plot_residuals(preds: Predictions, ax=None):
-    "Plot residuals (true - predicted) against the predictions, with a smoothed trend."
-    import seaborn as sns
-
-    ax = _ax(ax, (5, 3.5))
-    resid = preds.y_true - preds.y_pred
-    sns.scatterplot(x=preds.y_pred, y=resid, s=12, alpha=0.6, ax=ax)
-    ax.axhline(0, c="grey", ls="--", lw=1)
-    ax.set(xlabel="predicted", ylabel="residual (true - predicted)", title="Residuals")
-    return ax
-
-
 def plot_importance(table: pd.DataFrame, top: int = 15, ax=None):
     "Plot the `top` permutation importances with their standard deviations."
     import matplotlib.pyplot as plt
 
-    ax = _ax(ax, (5, 0.3 * min(top, len(table)) + 1))
+    ax = axes(ax, (5, 0.3 * min(top, len(table)) + 1))
     t = table.head(top).iloc[::-1]
     ax.barh(t.index.astype(str), t.importance_mean, xerr=t.importance_std, color="tab:blue", alpha=0.8)
     ax.axvline(0, c="grey", lw=1)

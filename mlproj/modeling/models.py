@@ -9,30 +9,18 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from ..core.errors import ConfigError
-from ..core.tasks import Task, get_task
+from ..core.tasks import ModelSpec, Task, get_task
 from ..data.contracts import ColumnTypes
 from .features import make_preprocessor
 
 # %% auto #0
-__all__ = ['MODELS', 'ALIASES', 'ModelSpec', 'register_model', 'get_model_spec', 'parse_overrides', 'make_model']
+__all__ = ['MODELS', 'ALIASES', 'register_model', 'model_specs', 'get_model_spec', 'parse_overrides', 'make_model']
 
 # %% ../../nbs/modeling/01_models.ipynb #64380ee7
-@dataclass(frozen=True)
-class ModelSpec:
-    "How to build one named model for one task."
-
-    task: str
-    name: str
-    make: Callable[[int], object]  # random_state -> unfitted estimator
-    scale: bool = True  # whether numeric features are standardized first
-    description: str = ""
-
-
-MODELS: dict[str, dict[str, ModelSpec]] = {}
+MODELS: dict[str, dict[str, ModelSpec]] = {}  # models added to a task by `register_model`
 ALIASES = {
     "rf": "random_forest",
     "gbm": "hgb",
@@ -44,59 +32,17 @@ ALIASES = {
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    "Make `spec` selectable by name for its task."
+    "Make `spec` selectable by name for its task, beside the task's own models."
     MODELS.setdefault(spec.task, {})[spec.name] = spec
     return spec
 
 
-def _register_defaults() -> None:
-    from sklearn import dummy, ensemble, linear_model
-
-    for task, sk in [("classification", "Classifier"), ("regression", "Regressor")]:
-        register_model(
-            ModelSpec(
-                task,
-                "dummy",
-                lambda rs, sk=sk: getattr(dummy, f"Dummy{sk}")(
-                    **({"strategy": "prior"} if sk == "Classifier" else {"strategy": "mean"})
-                ),
-                scale=False,
-                description="predicts the class shares / the mean: the baseline",
-            )
-        )
-        register_model(
-            ModelSpec(
-                task,
-                "hgb",
-                lambda rs, sk=sk: getattr(ensemble, f"HistGradientBoosting{sk}")(random_state=rs),
-                scale=False,
-                description="histogram gradient boosting",
-            )
-        )
-        register_model(
-            ModelSpec(
-                task,
-                "random_forest",
-                lambda rs, sk=sk: getattr(ensemble, f"RandomForest{sk}")(
-                    n_estimators=200, min_samples_leaf=2, random_state=rs
-                ),
-                scale=False,
-                description="random forest",
-            )
-        )
-    register_model(
-        ModelSpec(
-            "classification",
-            "linear",
-            lambda rs: linear_model.LogisticRegression(max_iter=2000, random_state=rs),
-            description="L2-regularized logistic regression",
-        )
-    )
-    register_model(
-        ModelSpec(
-            "regression", "linear", lambda rs: linear_model.Ridge(alpha=1.0), description="ridge regression"
-        )
-    )
+def model_specs(
+    task: Task | str,  # Task or its name
+) -> dict[str, ModelSpec]:  # name -> spec
+    "Return every model of `task`: its own catalogue and those added with `register_model`."
+    task = get_task(task)
+    return {**task.models(), **MODELS.get(task.name, {})}
 
 
 def get_model_spec(
@@ -104,10 +50,8 @@ def get_model_spec(
     name: str,  # Model name or alias
 ) -> ModelSpec:
     "Return the `ModelSpec` called `name` for `task`, or raise `ConfigError` listing the valid names."
-    if not MODELS:
-        _register_defaults()
-    task = get_task(task) if isinstance(task, str) else task
-    specs = MODELS.get(task.name, {})
+    task = get_task(task)
+    specs = model_specs(task)
     name = ALIASES.get(name, name)
     if name not in specs:
         hint = difflib.get_close_matches(name, specs, n=1)

@@ -20,15 +20,8 @@ from pathlib import Path
 from ..core.errors import ConfigError, ReportError
 from ..core.io import atomic_dir, atomic_write, code_version, logger, make_run_id, point_latest
 from ..core.settings import coerce_value, load_settings
-from mlproj.modeling.evaluate import (
-    plot_calibration,
-    plot_confusion_matrix,
-    plot_importance,
-    plot_metrics,
-    plot_pr,
-    plot_residuals,
-    plot_roc,
-)
+from ..core.tasks import get_task
+from ..modeling.evaluate import plot_importance, plot_metrics
 from ..workflows.pipeline import TrainResult, resolve_inputs, train
 
 # %% auto #0
@@ -274,17 +267,13 @@ class ModelReport:
         if name == "metrics":
             tables = {w: r.holdout[r.holdout.model == w].drop(columns="model") for w in ["model", "baseline"]}
             tables = {r.model_name if w == "model" else "baseline (dummy)": t for w, t in tables.items()}
-            bounded = [m for m in r.holdout.index.unique() if m not in {"rmse", "mae", "log_loss"}]
             fig, ax = plt.subplots(figsize=(7, 3.5))
-            plot_metrics(tables, metrics=bounded if r.task == "classification" else None, ax=ax)
+            plot_metrics(tables, metrics=get_task(r.task).plotted_metrics, ax=ax)
         elif name == "diagnostics":
-            if r.task == "classification":
-                fig, axes = plt.subplots(1, 4, figsize=(18, 4))
-                for f, ax in zip([plot_confusion_matrix, plot_roc, plot_pr, plot_calibration], axes):
-                    f(r.preds, ax=ax)
-            else:
-                fig, ax = plt.subplots(figsize=(6, 4))
-                plot_residuals(r.preds, ax=ax)
+            figures = get_task(r.task).figures(r.preds)
+            fig, axes = plt.subplots(1, max(1, len(figures)), figsize=(4.5 * max(1, len(figures)) + 1.5, 4))
+            for (_, draw), ax in zip(figures, axes if len(figures) > 1 else [axes]):
+                draw(ax)
         elif name == "importance":
             fig, ax = plt.subplots(figsize=(6, 0.35 * min(15, len(r.importance)) + 1.2))
             plot_importance(r.importance, ax=ax)

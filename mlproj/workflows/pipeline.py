@@ -90,13 +90,8 @@ def resolve_inputs(
         task, reason = infer_task(df[target])
         logger.info(f"task: {task} (inferred: {reason}; pass --task to override)")
     else:
-        get_task(task)
+        get_task(task).check_target(df[target].dropna())
         reason = "given"
-        if task == "regression" and not pd.api.types.is_numeric_dtype(df[target]):
-            raise DataError(
-                f"target {target!r} is {df[target].dtype}, not numeric, so it cannot be a regression "
-                f"target; use --task classification or choose a numeric target."
-            )
     params = params if isinstance(params, dict) else parse_overrides(params)
     name = get_model_spec(task, model).name
     make_model(task, name, ColumnTypes(numeric=["_"]), params)  # checks the overrides, fits nothing
@@ -238,12 +233,8 @@ def fit_and_evaluate(
         with threadpool_limits(limits=1) if on_fitted is not None else nullcontext():
             base.fit(split.X_train, split.y_train)
             lap("fit")
-            preds = predict(est, split.X_test, split.y_test)
-            base_preds = predict(base, split.X_test, split.y_test)
-            if preds.classes is not None:
-                base_preds = Predictions(
-                    base_preds.y_true, base_preds.y_pred, base_preds.proba, base_preds.classes
-                )
+            preds = predict(est, split.X_test, split.y_test, task)
+            base_preds = predict(base, split.X_test, split.y_test, task)
             holdout = pd.concat(
                 [
                     bootstrap_metrics(task, preds, n_bootstrap, seed).assign(model="model"),
@@ -644,10 +635,12 @@ def _evaluate(artifact, data, target, n_bootstrap, s: Settings, tracked=None) ->
         X, y, rows = df.drop(columns=[target]), df[target], "all"
     if tracked is not None:
         tracked.begin()
-    preds = predict(model, X, y)
+    preds = predict(model, X, y, task)
     tables = [bootstrap_metrics(task, preds, n_boot, seed).assign(model="model")]
     if baseline is not None:
-        tables.append(bootstrap_metrics(task, predict(baseline, X, y), n_boot, seed).assign(model="baseline"))
+        tables.append(
+            bootstrap_metrics(task, predict(baseline, X, y, task), n_boot, seed).assign(model="baseline")
+        )
     return EvaluationResult(
         rm.path.resolve(), str(data), rows, len(y), pd.concat(tables), preds, task, rm.label, data_hash
     )
@@ -723,7 +716,7 @@ def reproduce(
         track=False,
     )
     split = split_data(df, r["target"], r["task"], test_size=r["test_size"], random_state=r["seed"])
-    old = predict(old_model, split.X_test, split.y_test)
+    old = predict(old_model, split.X_test, split.y_test, r["task"])
     a = old.proba if old.proba is not None else old.y_pred
     b = new.preds.proba if new.preds.proba is not None else new.preds.y_pred
     same_preds = bool(np.array_equal(old.y_pred, new.preds.y_pred) and np.array_equal(a, b))
