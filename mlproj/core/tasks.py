@@ -149,6 +149,11 @@ class Task:
         "The report's diagnostics: (title, draw) pairs; `draw(ax)` plots on `ax` and returns it."
         return []
 
+    # demo data
+    def demo_target(self, X: pd.DataFrame, score: np.ndarray, rng) -> tuple[str, np.ndarray]:
+        "The target `make_demo_data` adds to the customer features `X`, from their latent `score`: (name, values)."
+        raise ConfigError(f"task {self.name!r} has no demo data; pass your own data with --data.")
+
 
 TASKS: dict[str, Task] = {}
 # Built-in tasks live in mlproj.tasks, above this module: imported by name when first asked for.

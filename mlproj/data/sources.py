@@ -301,7 +301,7 @@ def split_data(
 # %% ../../nbs/data/00_sources.ipynb #e6b945fe
 def make_demo_data(
     n_rows: int = 1000,  # Number of rows
-    task: str = "classification",  # 'classification' (binary target 'churned') or 'regression' (target 'spend')
+    task: str = "classification",  # Decides the target (`Task.demo_target`): 'churned' (yes/no) or 'spend' (numbers)
     random_state: int = 0,  # Seed
 ) -> pd.DataFrame:
     "Return a synthetic customer table with mixed column types and a target that depends on them."
@@ -338,19 +338,9 @@ def make_demo_data(
             "region": "EU",
         }
     )
+    raw = df.copy()  # what the target is made of: the values before some go missing
     for col, rate in [("tenure_months", 0.05), ("monthly_usage", 0.03), ("plan", 0.02)]:
         df.loc[rng.random(n_rows) < rate, col] = None
-    if task == "classification":
-        df["churned"] = np.where(score + 0.5 > 0, "yes", "no")
-    elif task == "regression":
-        df["spend"] = (
-            40
-            + 3 * usage
-            + 25 * (plan == "pro")
-            + 60 * (plan == "enterprise")
-            - 5 * support
-            + rng.normal(0, 8, n_rows)
-        ).round(2)
-    else:
-        raise DataError(f"make_demo_data supports task 'classification' or 'regression'; got {task!r}.")
+    name, values = get_task(task).demo_target(raw, score, rng)
+    df[name] = values
     return df

@@ -270,6 +270,9 @@ class Classification(Task):
     def output_columns(self, y_pred, proba, classes) -> dict[str, np.ndarray]:
         return {"prediction": y_pred, **{f"proba_{c}": proba[:, j] for j, c in enumerate(classes)}}
 
+    def demo_target(self, X: pd.DataFrame, score: np.ndarray, rng) -> tuple[str, np.ndarray]:
+        return "churned", np.where(score + 0.5 > 0, "yes", "no")
+
     def figures(self, p: Predictions) -> list[tuple[str, object]]:
         return [
             ("Confusion matrix", lambda ax: plot_confusion_matrix(p, ax=ax)),

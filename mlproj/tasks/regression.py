@@ -132,6 +132,18 @@ class Regression(Task):
                     out[col] = max(out[col], float(rho) ** 2)
         return "R²", out
 
+    def demo_target(self, X: pd.DataFrame, score: np.ndarray, rng) -> tuple[str, np.ndarray]:
+        n, plan = len(X), X["plan"].to_numpy()
+        noise = rng.normal(0, 8, n)
+        spend = (
+            40
+            + 3 * X["monthly_usage"]
+            + 25 * (plan == "pro")
+            + 60 * (plan == "enterprise")
+            - 5 * X["support_calls"]
+        )
+        return "spend", (spend + noise).round(2).to_numpy()
+
     def figures(self, p: Predictions) -> list[tuple[str, object]]:
         return [("Residuals", lambda ax: plot_residuals(p, ax=ax))]
 
