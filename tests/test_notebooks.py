@@ -27,3 +27,14 @@ def test_notebook(nb: Path, notebook_env: None) -> None:
         nb, skip_flags=skip_flags, basepath=ROOT, cell_timeout=cfg.cell_timeout or None
     )
     assert ok, f"{nb.name} failed after {seconds:.1f}s; its traceback is under 'Captured stderr call'"
+
+
+SLOW = [nb for nb in NOTEBOOKS if "#| slow" in nb.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("nb", SLOW, ids=[nb.relative_to(ROOT / "nbs").with_suffix("").as_posix() for nb in SLOW])
+def test_notebook_with_slow_cells(nb: Path, notebook_env: None) -> None:
+    "The `#| slow` cells (kernels, whole reports) are skipped above, as `nbdev-test` does; here they run too."
+    assert SLOW, "no notebook has #| slow cells; drop this test"
+    ok, seconds = run_notebook(nb, skip_flags=[], basepath=ROOT, cell_timeout=get_config(ROOT).cell_timeout or None)
+    assert ok, f"{nb.name} (slow cells included) failed after {seconds:.1f}s; see 'Captured stderr call'"
