@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import ConfigError, DataError, RefusedError
 from ..core.io import logger, publish
+from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
 from ..data.contracts import DataContract
@@ -294,9 +295,9 @@ def compare_models(
         )
     task, target = meta_b["task"], meta_b["target"]
     if data is None:
-        run_a, run_b = (m.get("settings", {}).get("run", {}) for m in (meta_a, meta_b))
-        split_a = (meta_a.get("data_sha256"), meta_a.get("seed"), run_a.get("test_size"))
-        split_b = (meta_b.get("data_sha256"), meta_b.get("seed"), run_b.get("test_size"))
+        spec_a, spec_b = (RunSpec.from_metadata(m, r.label) for m, r in ((meta_a, ra), (meta_b, rb)))
+        split_a = (meta_a.get("data_sha256"), spec_a.seed, spec_a.test_size)
+        split_b = (meta_b.get("data_sha256"), spec_b.seed, spec_b.test_size)
         if split_a != split_b:
             raise RefusedError(
                 f"{ra.label} and {rb.label} were not trained on the same data split (data SHA-256, seed, "
@@ -311,7 +312,7 @@ def compare_models(
                 f"{source} has changed since {rb.label} was trained (its SHA-256 differs), so its holdout rows "
                 f"cannot be rebuilt; pass --data with labelled rows neither model was trained on."
             )
-        split = split_data(df, target, task, test_size=split_b[2], random_state=split_b[1])
+        split = split_data(df, target, task, test_size=spec_b.test_size, random_state=spec_b.seed)
         X, y, rows = split.X_test, split.y_test, "holdout"
     else:
         source = data

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..core.errors import ConfigError, DataError
 from ..core.io import code_version, logger, make_run_id
+from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
 from mlproj.data.contracts import (
@@ -424,20 +425,17 @@ def _train(
     run_id,
     run=None,
 ) -> TrainResult:
-    data = data or s.data.source
-    inputs = resolve_inputs(
-        data, target or s.data.target or None, task or s.train.task, model or s.train.model, params
+    given = RunSpec.from_settings(
+        s, data=data, target=target, task=task, model=model, seed=seed, test_size=test_size,
+        cv_folds=cv_folds, n_bootstrap=n_bootstrap,
+    )  # fmt: skip
+    inputs = resolve_inputs(given.data, given.target or None, given.task, given.model, params)
+    spec = given.replace(
+        data=inputs.data, target=inputs.target, task=inputs.task, model=inputs.model, params=inputs.params
     )
     kwargs = dict(
         df=inputs.df,
-        target=inputs.target,
-        task=inputs.task,
-        model=inputs.model,
-        params=inputs.params,
-        seed=s.train.seed if seed is None else seed,
-        test_size=s.data.test_size if test_size is None else test_size,
-        cv_folds=s.train.cv_folds if cv_folds is None else cv_folds,
-        n_bootstrap=s.train.n_bootstrap if n_bootstrap is None else n_bootstrap,
+        **{k: v for k, v in spec.to_dict().items() if k not in ("data", "schema_version")},
         n_threads=s.train.n_threads,
     )
     quality = None
@@ -475,7 +473,7 @@ def _train(
     out, cached = _cached_fit_and_evaluate(cache_dir, inputs.data_hash, on_fitted=on_fitted, **kwargs)
     if cached:
         logger.info(f"reused cached results for data {inputs.data_hash[:12]} ({cache_dir})")
-    run_settings = {**s.as_dict(), "run": {k: v for k, v in kwargs.items() if k != "df"}}
+    run_settings = {**s.as_dict(), "run": {**spec.to_dict(), "n_threads": s.train.n_threads}}
     result = TrainResult(
         run_id=run_id,
         data=inputs.data,
@@ -698,25 +696,11 @@ def reproduce(
             f"{meta['data']} has SHA-256 {hash_frame(df)[:12]}... but run {run_id} was trained on "
             f"{meta['data_sha256'][:12]}...; restore the original data to reproduce it."
         )
-    r = meta["settings"]["run"]
-    new = train(
-        data=meta["data"],
-        target=r["target"],
-        task=r["task"],
-        model=r["model"],
-        params=r["params"],
-        seed=r["seed"],
-        test_size=r["test_size"],
-        cv_folds=r["cv_folds"],
-        n_bootstrap=r["n_bootstrap"],
-        settings=s,
-        save=False,
-        cache=False,
-        check=False,
-        track=False,
-    )
-    split = split_data(df, r["target"], r["task"], test_size=r["test_size"], random_state=r["seed"])
-    old = predict(old_model, split.X_test, split.y_test, r["task"])
+    spec = RunSpec.from_metadata(meta, where=f"run {run_id}")
+    run_args = {k: v for k, v in spec.to_dict().items() if k != "schema_version"}
+    new = train(**run_args, settings=s, save=False, cache=False, check=False, track=False)
+    split = split_data(df, spec.target, spec.task, test_size=spec.test_size, random_state=spec.seed)
+    old = predict(old_model, split.X_test, split.y_test, spec.task)
     a = old.proba if old.proba is not None else old.y_pred
     b = new.preds.proba if new.preds.proba is not None else new.preds.y_pred
     same_preds = bool(np.array_equal(old.y_pred, new.preds.y_pred) and np.array_equal(a, b))
