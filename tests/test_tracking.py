@@ -263,7 +263,7 @@ def test_reproduce(proj: Path, tmp_path: Path, versions: dict) -> None:
 
 
 def test_a_failed_run_is_marked_failed(proj: Path, versions: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlproj.workflows.pipeline as pipeline
+    import mlproj.workflows.train as pipeline  # where train calls fit_and_evaluate
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom in the fit")
