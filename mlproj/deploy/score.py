@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from .tables import SUFFIXES, AtomicTable, check_source, count_rows, iter_chunks, read_ahead
 
 from ..core.errors import ConfigError, DataError, SchemaError
 from ..core.io import logger, progress, publish
@@ -37,123 +38,7 @@ from ..lifecycle.artifacts import MODEL_FILE, verify_artifact
 from ..lifecycle.registry import load_model, resolve_model
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'CHECK_ROWS', 'COMPILE_ROWS', 'iter_chunks', 'reject_reasons', 'ScoreResult', 'score_file']
-
-# %% ../../nbs/deploy/01_score.ipynb #f649d168
-SUFFIXES = (".csv", ".parquet")
-_NA_VALUES = ["", *"#N/A|#N/A N/A|#NA|-1.#IND|-1.#QNAN|-NaN|-nan|1.#IND|1.#QNAN|<NA>|N/A|NA|NULL".split("|")]
-_NA_VALUES += ["NaN", "None", "n/a", "nan", "null"]  # with the line above: pandas.read_csv's missing values
-_TRUE, _FALSE = ["True", "TRUE", "true"], ["False", "FALSE", "false"]  # what read_csv takes for booleans
-
-
-def _check_source(path: Path) -> None:
-    if path.suffix.lower() not in SUFFIXES:
-        raise ConfigError(
-            f"cannot score {path}: only .csv and .parquet files are read; convert it to one of them."
-        )
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check the path.")
-    if path.stat().st_size == 0:
-        raise DataError(f"data file {path} is empty; point --data at a file with a header row and data rows.")
-
-
-def _typed(text, kind: str | None):
-    "A text column of a CSV chunk typed as `pandas.read_csv` would type it (`kind`: 'text', 'date' or None)."
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def all_bool(t):
-        return pc.all(pc.or_(pc.is_null(t), pc.is_in(t, value_set=pa.array(_TRUE + _FALSE)))).as_py()
-
-    if kind == "text":
-        return text
-    head = text.slice(0, 1000)  # a failed cast costs a pass over the column: try the first rows first
-    for to in ([pa.timestamp("us")] if kind == "date" else []) + [pa.int64(), pa.float64()]:
-        try:
-            pc.cast(head, to)
-            return pc.cast(text, to)
-        except pa.ArrowInvalid:
-            pass
-    if all_bool(head) and all_bool(text):
-        return pc.if_else(
-            pc.is_null(text), pa.scalar(None, pa.bool_()), pc.is_in(text, value_set=pa.array(_TRUE))
-        )
-    return text
-
-
-def _csv_tables(path: Path, chunksize: int, kinds: dict[str, str]):
-    "Yield the CSV at `path` as pyarrow tables of `chunksize` rows (the last may be shorter), typed by `_typed`."
-    import csv
-
-    import pyarrow as pa
-    import pyarrow.csv as pv
-
-    from mlproj.data.sources import _csv_layout
-
-    sep = _csv_layout(path)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        header = next(csv.reader(f, delimiter=sep), [])
-    reader = pv.open_csv(  # parses on pyarrow's own threads, a few blocks ahead
-        path,
-        read_options=pv.ReadOptions(block_size=1 << 20),  # it reads blocks ahead: bigger ones cost memory
-        parse_options=pv.ParseOptions(delimiter=sep),
-        convert_options=pv.ConvertOptions(
-            column_types={c: pa.string() for c in header}, null_values=_NA_VALUES, strings_can_be_null=True
-        ),
-    )
-
-    def typed(table):
-        return pa.table({c: _typed(table[c], kinds.get(c)) for c in table.column_names})
-
-    pending, rows = [], 0
-    for batch in reader:
-        pending.append(batch)
-        rows += batch.num_rows
-        while rows >= chunksize:
-            table = pa.Table.from_batches(pending, reader.schema)
-            yield typed(table.slice(0, chunksize))
-            rest = table.slice(chunksize)
-            pending, rows = rest.to_batches(), rest.num_rows
-    if rows:
-        yield typed(pa.Table.from_batches(pending, reader.schema))
-
-
-def iter_chunks(
-    path: str | Path,  # .csv or .parquet file
-    chunksize: int = 100_000,  # Rows per chunk
-    text_columns: list[str] | None = None,  # Columns to read as text (CSV only)
-    date_columns: list[str] | None = None,  # Columns to read as dates when they are ISO 8601 (CSV only)
-):  # Yields data frames indexed by file row number
-    "Yield the rows of `path` in chunks of at most `chunksize` rows."
-    path = Path(path)
-    _check_source(path)
-    if chunksize < 1:
-        raise ConfigError(f"--chunksize must be a positive number of rows; got {chunksize}.")
-    start = 0
-    try:
-        if path.suffix.lower() == ".csv":
-            kinds = {c: "text" for c in text_columns or []} | {c: "date" for c in date_columns or []}
-            tables = _csv_tables(path, chunksize, kinds)
-        else:
-            import pyarrow.parquet as pq
-
-            tables = pq.ParquetFile(path).iter_batches(batch_size=chunksize)
-        for table in tables:
-            chunk = table.to_pandas()
-            if path.suffix.lower() == ".csv":  # booleans with gaps: NaN for missing, as read_csv has it
-                for c in [c for c in chunk.columns if chunk[c].dtype == object]:
-                    chunk[c] = chunk[c].where(chunk[c].notna(), np.nan)
-            chunk.index = pd.RangeIndex(start, start + len(chunk))
-            start += len(chunk)
-            yield chunk
-    except UnicodeDecodeError as e:
-        raise DataError(f"data file {path} is not UTF-8 (byte {e.start}); re-save it as UTF-8.") from e
-    except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        if "invalid UTF8" in str(e):  # found by pyarrow past the start of the file
-            raise DataError(f"data file {path} is not UTF-8 (after row {start}); re-save it as UTF-8.") from e
-        raise DataError(
-            f"cannot read {path} near row {start}: {e}. Check that it is a valid {path.suffix[1:]} file."
-        ) from e
+__all__ = ['CHECK_ROWS', 'COMPILE_ROWS', 'reject_reasons', 'ScoreResult', 'score_file']
 
 # %% ../../nbs/deploy/01_score.ipynb #7fb9aeae
 def reject_reasons(
@@ -278,18 +163,6 @@ CHECK_ROWS = 100  # rows scored both ways before the fast path scores a chunk wh
 COMPILE_ROWS = 500_000  # files this large compile a model's trees (once; about 2 s) unless told otherwise
 
 
-def _rows_in(data: Path) -> int:
-    "The number of data rows in `data`: exact for Parquet, estimated from the first MiB's lines for CSV."
-    if data.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(data).metadata.num_rows
-    with open(data, "rb") as f:
-        head = f.read(1 << 20)
-    lines = head.count(b"\n") + (not head.endswith(b"\n"))  # a last line without its newline counts
-    return max(0, int(data.stat().st_size / max(1, len(head) / lines)) - 1)  # less the header
-
-
 def _bundle_path(s: Settings, meta: dict, data: Path, compile: bool | None) -> Path | None:
     "Where the model's compiled form is (or goes) in the project cache; None if it is not to be used."
     sha = meta.get("files", {}).get(MODEL_FILE)
@@ -300,7 +173,7 @@ def _bundle_path(s: Settings, meta: dict, data: Path, compile: bool | None) -> P
         / "compiled"
         / f"{sha[:24]}-{tree_compiler_version()}.json"
     )
-    return path if compile or path.exists() or _rows_in(data) >= COMPILE_ROWS else None
+    return path if compile or path.exists() or count_rows(data) >= COMPILE_ROWS else None
 
 
 class _Differs(Exception):
@@ -422,58 +295,6 @@ class _Scorer:
         return pd.DataFrame({**ids, **self.task.output_columns(*got, classes)}, index=X.index)
 
 
-class _AtomicTable:
-    "Append data frames to a temporary CSV or Parquet file; `commit` renames it into place."
-
-    def __init__(self, path: Path, by_pandas: bool = False):  # by_pandas: any column types (rejects)
-        self.path, self.by_pandas = path, by_pandas
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp, self.writer, self.rows = Path(tmp), None, 0
-        self.parquet = path.suffix.lower() == ".parquet"
-
-    def write(self, df: pd.DataFrame) -> None:
-        import pyarrow as pa
-
-        if self.by_pandas:
-            df.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
-        elif self.parquet:
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            if self.writer is None:
-                self.writer = pq.ParquetWriter(self.tmp, table.schema)
-            self.writer.write_table(table.cast(self.writer.schema))
-        else:  # pyarrow's CSV writer: each chunk typed on its own, like pandas' to_csv, at many times the speed
-            import pyarrow.csv as pv
-
-            if self.writer is None:
-                self.writer = pa.OSFile(str(self.tmp), "wb")
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            pv.write_csv(table, self.writer, pv.WriteOptions(include_header=self.rows == 0))
-        self.rows += len(df)
-
-    def commit(self) -> Path:
-        if self.writer is not None:
-            self.writer.close()
-        os.replace(publish(self.tmp), self.path)  # mkstemp made it private
-        return self.path
-
-    def discard(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-def _read_ahead(chunks, pool: ThreadPoolExecutor):
-    "Yield from `chunks`, reading the next chunk on `pool` while the caller works on this one."
-    ahead = pool.submit(next, chunks, None)
-    while (chunk := ahead.result()) is not None:
-        ahead = pool.submit(next, chunks, None)
-        yield chunk
-
-
 def _check_columns(
     columns: pd.Index,  # The input's columns
     contract: DataContract,
@@ -513,12 +334,64 @@ def _row_bar(data: Path, chunksize: int, show: bool):
     "A bar counting rows on stderr (a CSV's total estimated); None if off or `data` is one chunk."
     if not show:
         return None
-    total = _rows_in(data)
+    total = count_rows(data)
     if total <= chunksize:  # one chunk: a bar would only flash 0 of 1
         return None
     return progress(
         None, desc=f"scoring {data.name}", total=total, unit="rows"
     )  # updated by hand; None with --quiet
+
+
+def _open_model(model, s: Settings):
+    "Resolve and verify `model` (unpickled only if needed later): (resolved model, its contract, its metadata)."
+    rm = resolve_model(model, s)
+    _, meta = verify_artifact(rm.path, expected_sha256=rm.sha256.get(MODEL_FILE))
+    if "contract" not in meta:
+        raise ConfigError(
+            f"{rm.label} has no data contract (trained before contracts existed); retrain it with 'mlproj train'."
+        )
+    return rm, DataContract.from_dict(meta["contract"]), meta
+
+
+def _score_chunks(
+    data, chunksize, strict, contract, keep, scorer, result, table, rejects, bar, label
+) -> None:
+    "Check, score and write `data` chunk by chunk into `table` (rejected rows into `rejects`), counting in `result`."
+    text = [c.name for c in contract.columns if c.kind == "categorical"]
+    dates = [c.name for c in contract.columns if c.kind == "datetime"]
+    # one thread reads the next chunk and one writes the previous while this one is checked and predicted
+    with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as writing:
+        chunks = read_ahead(iter_chunks(data, chunksize, text, dates), reading)
+        written = writing.submit(lambda: None)
+        for chunk in chunks:
+            if result.rows_read == 0:
+                result.matched_by, result.by_row = _check_columns(chunk.columns, contract, keep, data, label)
+            result.rows_read += len(chunk)
+            bad = reject_reasons(chunk, contract)
+            if len(bad) and strict:
+                first = bad.index[0]
+                raise SchemaError(
+                    f"{data} row {first} breaks the data contract: {bad.iloc[0]} ({len(bad)} such row(s) in rows "
+                    f"{chunk.index[0]}-{chunk.index[-1]}); fix them, or drop --strict to set them aside."
+                )
+            if len(bad):
+                rejected = chunk.loc[bad.index].assign(reject_reason=bad.to_numpy())
+                if result.by_row:
+                    rejected.insert(0, result.matched_by[0], bad.index.to_numpy())
+                written.result()  # one write in flight at a time: memory stays flat
+                written = writing.submit(rejects.write, rejected)
+                result.rows_rejected += len(bad)
+                chunk = chunk.drop(index=bad.index)
+            if not chunk.empty:
+                _count_warnings(chunk, contract, result.warnings)
+                preds = scorer(chunk, _ids(chunk, result))
+                written.result()
+                written = writing.submit(table.write, preds)
+                result.rows_scored += len(chunk)
+            if bar is not None:
+                bar.total = max(bar.total, result.rows_read)  # a CSV's total is an estimate
+                bar.update(result.rows_read - bar.n)
+        written.result()
 
 
 def score_file(
@@ -540,20 +413,12 @@ def score_file(
         raise ConfigError(f"--out {out} must end in .csv or .parquet (that decides the format).")
     if out.resolve() == data.resolve():
         raise ConfigError(f"--out {out} is the input file; write the predictions to another file.")
-    _check_source(data)
-    rm = resolve_model(model, s)
-    _, meta = verify_artifact(rm.path, expected_sha256=rm.sha256.get(MODEL_FILE))  # unpickled only if needed
-    if "contract" not in meta:
-        raise ConfigError(
-            f"{rm.label} has no data contract (trained before contracts existed); retrain it with 'mlproj train'."
-        )
-    contract = DataContract.from_dict(meta["contract"])
+    check_source(data)
+    rm, contract, meta = _open_model(model, s)
     dropped = meta.get("columns", {}).get("dropped") or {
         c.name: "ID-like" for c in contract.columns if c.kind == "dropped"
     }
     keep = [name for name, why in dropped.items() if why == "ID-like"]  # IDs go out with the predictions
-    text = [c.name for c in contract.columns if c.kind == "categorical"]
-    dates = [c.name for c in contract.columns if c.kind == "datetime"]
     scorer = _Scorer(rm.label, lambda: load_model(rm, s)[0], meta["task"])
     bundle = _bundle_path(s, meta, data, compile) if fast_path else None
     if not (bundle is not None and bundle.exists() and scorer.use_compiled(bundle)):
@@ -563,45 +428,11 @@ def score_file(
             scorer.inference += ": fast path off"
     result = ScoreResult(out, None, rm.label, data=data)
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
-    table, rejects = _AtomicTable(out), _AtomicTable(rejects_path, by_pandas=True)
+    table, rejects = AtomicTable(out), AtomicTable(rejects_path, by_pandas=True)
     bar = _row_bar(data, chunksize, show_progress)
     t0 = time.perf_counter()
     try:
-        # one thread reads the next chunk and one writes the previous while this one is checked and predicted
-        with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as writing:
-            chunks = _read_ahead(iter_chunks(data, chunksize, text, dates), reading)
-            written = writing.submit(lambda: None)
-            for chunk in chunks:
-                if result.rows_read == 0:
-                    result.matched_by, result.by_row = _check_columns(
-                        chunk.columns, contract, keep, data, rm.label
-                    )
-                result.rows_read += len(chunk)
-                bad = reject_reasons(chunk, contract)
-                if len(bad) and strict:
-                    first = bad.index[0]
-                    raise SchemaError(
-                        f"{data} row {first} breaks the data contract: {bad.iloc[0]} ({len(bad)} such row(s) in rows "
-                        f"{chunk.index[0]}-{chunk.index[-1]}); fix them, or drop --strict to set them aside."
-                    )
-                if len(bad):
-                    rejected = chunk.loc[bad.index].assign(reject_reason=bad.to_numpy())
-                    if result.by_row:
-                        rejected.insert(0, result.matched_by[0], bad.index.to_numpy())
-                    written.result()  # one write in flight at a time: memory stays flat
-                    written = writing.submit(rejects.write, rejected)
-                    result.rows_rejected += len(bad)
-                    chunk = chunk.drop(index=bad.index)
-                if not chunk.empty:
-                    _count_warnings(chunk, contract, result.warnings)
-                    preds = scorer(chunk, _ids(chunk, result))
-                    written.result()
-                    written = writing.submit(table.write, preds)
-                    result.rows_scored += len(chunk)
-                if bar is not None:
-                    bar.total = max(bar.total, result.rows_read)  # a CSV's total is an estimate
-                    bar.update(result.rows_read - bar.n)
-            written.result()
+        _score_chunks(data, chunksize, strict, contract, keep, scorer, result, table, rejects, bar, rm.label)
         if result.rows_read == 0:
             raise DataError(f"data file {data} has no data rows; add rows.")
         if table.rows == 0:  # every row rejected: still an output with the right columns
