@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from .tables import SUFFIXES, AtomicTable, check_source, count_rows, iter_chunks, read_ahead
+from .compiled import CompiledModel, compile_predictor, tree_compiler_version
 
 from ..core.errors import ConfigError, DataError, SchemaError
 from ..core.io import logger, progress, publish
@@ -27,13 +27,12 @@ from ..core.tasks import get_task
 from ..data.contracts import DataContract
 from mlproj.deploy.inference import (
     TOLERANCE,
-    CompiledModel,
     FastPredictor,
     NotCompilable,
     contract_sample,
     max_difference,
-    tree_compiler_version,
 )
+from .tables import SUFFIXES, AtomicTable, check_source, count_rows, iter_chunks, read_ahead
 from ..lifecycle.artifacts import MODEL_FILE, verify_artifact
 from ..lifecycle.registry import load_model, resolve_model
 
@@ -224,7 +223,7 @@ class _Scorer:
         if bundle is not None and fast.trees is not None:
             try:
                 t, fresh = time.perf_counter(), not bundle.with_suffix(".so").exists()
-                compiled = fast.compile(bundle.with_suffix(".so"))
+                compiled = compile_predictor(fast, bundle.with_suffix(".so"))
                 if fresh:
                     logger.info(
                         f"compiled the trees of {self.label} in {time.perf_counter() - t:.1f} s ({bundle.parent})"
