@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -32,7 +33,7 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
     assert {p.name for p in (run_dir / "figures").iterdir()} == {"metrics.png", "diagnostics.png", "importance.png"}
     text = html.read_text()
     assert "data:image/png;base64" in text and "cdnjs" not in text
-    assert "from mlproj.reporting.report import ModelReport" not in text  # code hidden by default
+    assert "from mlproj.reporting.pages import ModelReport" not in text  # code hidden by default
     executed = nbformat.read(run_dir / "report.ipynb", as_version=4)
     stderr = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "stream" and o.name == "stderr"]
@@ -63,7 +64,10 @@ def test_report_writes_everything_and_matches_sklearn(tmp_path: Path) -> None:
     run_id = run_dir.name
     assert f"<title>mlproj model report — wine — {run_id}</title>" in text
     run_line = re.search(rf"Run <code>{run_id}</code>, executed (\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text)
-    assert run_line and run_id.startswith(run_line[1].replace("-", "").replace(" ", "T").replace(":", ""))
+    assert run_line, "the page does not say which run it is and when it was executed"
+    # the run id is stamped before the kernel starts: the execution time is at most seconds later
+    executed_at = datetime.strptime(run_line[1], "%Y-%m-%d %H:%M:%S")
+    assert 0 <= (executed_at - datetime.strptime(run_id[:15], "%Y%m%dT%H%M%S")).total_seconds() <= 120
     assert run_line.start() < text.index("Holdout metrics against the baseline")
     assert metrics["data_sha256"] in text  # the whole SHA-256, not cut short
     assert "od280/od315_of_diluted_wines, proline" in text and "importance" in text.split("fit timings (s)")[1]
