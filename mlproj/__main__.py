@@ -8,7 +8,7 @@ Docs: https://mlproj.github.io/mlproj/main.html.md"""
 __all__ = []
 
 # %% ../nbs/12_main.ipynb #62debf14
-from .cli import main
+from .cli.main import main
 
 # %% ../nbs/12_main.ipynb #c8c9fb88
 if __name__ == "__main__":

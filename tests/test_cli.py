@@ -1,6 +1,8 @@
 "The `mlproj` command end to end in real subprocesses: results on stdout, logs on stderr, exit codes."
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +30,20 @@ def test_help_lists_commands(tmp_path: Path) -> None:
     for sub in ["train", "evaluate", "report"]:
         sub_help = run_cli(sub, "--help", cwd=tmp_path)
         assert sub_help.returncode == 0 and "--quiet" in sub_help.stdout, sub_help.stderr
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    "`mlproj --help` and `mlproj train --help` import only mlproj's `core` and `cli`, never pandas, scikit-learn or MLflow."
+    for args in (["--help"], ["train", "--help"], ["models", "promote", "--help"]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlproj", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "usage: mlproj" in proc.stdout, proc.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        assert "mlproj.cli.main" in imported, sorted(imported)  # the check sees the command's own imports
+        heavy = {m for m in imported if m.split(".")[0] in {"numpy", "pandas", "sklearn", "scipy", "mlflow", "fastapi"}}
+        assert not heavy, f"mlproj {' '.join(args)} imported {sorted(heavy)}"
+        layers = {m.split(".")[1] for m in imported if m.startswith("mlproj.") and m.count(".") >= 1}
+        assert layers <= {"core", "cli"}, f"mlproj {' '.join(args)} imported layers {sorted(layers)}"
 
 
 def test_train_json_then_evaluate(tmp_path: Path, demo_csv: Path) -> None:

@@ -22,7 +22,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path) -> None:
     wheel = next(dist.glob("mlproj-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"mlproj/templates/model.ipynb", "mlproj/datasets/penguins.csv", "mlproj/datasets/LICENSE.md",
-            "mlproj/cli.py", "mlproj/__main__.py"} <= names
+            "mlproj/cli/main.py", "mlproj/__main__.py"} <= names
     assert not [n for n in names if n.startswith(("nbs/", "tests/"))]
 
     # A fresh venv with the wheel and its runtime dependencies at the pinned versions (from the package
