@@ -55,7 +55,7 @@ def agents(folder: Path) -> list[dict]:
     for p in Path("/proc").iterdir():
         try:
             cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode() if p.name.isdigit() else ""
-            if "run_agent(" not in cmd or str(folder) not in cmd:
+            if "mlproj.lifecycle.agent serve " not in cmd or str(folder) not in cmd:
                 continue
             status = (p / "status").read_text().splitlines()
         except OSError:  # ended meanwhile

@@ -335,14 +335,14 @@ def test_two_trains_at_once_on_a_fresh_store(tmp_path: Path) -> None:
 
 
 def _agents(folder: Path) -> list[int]:
-    "Pids of the tracking agents whose socket lies under `folder` (their command line names it)."
+    "Pids of the tracking agents whose socket lies under `folder` (`python -m mlproj.lifecycle.agent serve SOCKET`)."
     pids = []
     for p in Path("/proc").iterdir():
         try:
             cmd = (p / "cmdline").read_bytes() if p.name.isdigit() else b""
         except OSError:  # ended meanwhile
             continue
-        if b"run_agent(" in cmd and str(folder).encode() in cmd:
+        if b"mlproj.lifecycle.agent\0serve\0" in cmd and str(folder).encode() in cmd:
             pids.append(int(p.name))
     return pids
 
