@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from .compiled import CompiledModel, compile_predictor, tree_compiler_version
 
 from ..core.errors import ConfigError, DataError, SchemaError
 from ..core.io import logger, progress, publish
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
 from ..data.contracts import DataContract
+from .compiled import CompiledModel, compile_predictor, tree_compiler_version
 from mlproj.deploy.inference import (
     TOLERANCE,
     FastPredictor,
