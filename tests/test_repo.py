@@ -207,3 +207,16 @@ def test_docs_preprocessing_runs(tmp_path: Path) -> None:
     proc = _tool("nbdev-proc-nbs", cwd=tmp_path)
     assert proc.returncode == 0, _output(proc)[-5000:]
     assert "Found cells containing imports and other code" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_no_task_name_branches_outside_the_task_modules() -> None:
+    "Task-specific behaviour lives in the task classes (mlproj/tasks/); shared code calls their methods."
+    branch = re.compile(r"""(==|!=|\bin)\s*[\[({]?\s*["'](classification|regression)["']|\b(task|t)\.name\s*(==|!=)|is_classifier""")
+    found = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+        for p in sorted((ROOT / "mlproj").rglob("*.py"))
+        if "tasks" not in p.relative_to(ROOT / "mlproj").parts[:1] and p.name != "_modidx.py"
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if branch.search(line)
+    ]
+    assert not found, "task-name branches outside mlproj/tasks/:\n" + "\n".join(found)
