@@ -20,8 +20,8 @@ from .contracts import ColumnTypes, find_row_index, infer_column_types
 from .sources import infer_task, require_target, split_data
 
 # %% auto #0
-__all__ = ['Finding', 'QualityReport', 'encode_column', 'check_quality', 'profile_columns', 'plot_missingness',
-           'plot_target_balance', 'plot_correlations', 'plot_distributions']
+__all__ = ['Finding', 'QualityReport', 'percent', 'is_number', 'encode_column', 'check_quality', 'profile_columns',
+           'plot_missingness', 'plot_target_balance', 'plot_correlations', 'plot_distributions']
 
 # %% ../../nbs/data/02_quality.ipynb #1168b68a
 @dataclass
@@ -90,7 +90,8 @@ class QualityReport:
         )
 
 # %% ../../nbs/data/02_quality.ipynb #abb9b716
-def _pct(share: float) -> str:
+def percent(share: float) -> str:
+    "Return `share` as a percentage with one decimal, as findings write it: 0.0312 -> '3.1%'."
     return f"{100 * share:.1f}%"
 
 
@@ -99,7 +100,8 @@ def _some(values, n: int = 3) -> list:
     return pd.Series(list(values)[:n], dtype=object).tolist()
 
 
-def _is_number(s: pd.Series) -> bool:
+def is_number(s: pd.Series) -> bool:
+    "True for a numeric column that is not boolean: the columns whose values are quantities."
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
@@ -118,19 +120,19 @@ def _check_missing(X: pd.DataFrame, types: ColumnTypes, s: QualitySettings) -> l
         n = int(round(share * len(X)))
         if share >= s.missing_error and col in types.dropped:
             msg = (
-                f"column {col!r} is {_pct(share)} missing ({n} of {len(X)} rows) and holds at most one "
+                f"column {col!r} is {percent(share)} missing ({n} of {len(X)} rows) and holds at most one "
                 f"value; training drops it, so remove it from the data or fill it at the source."
             )
             out.append(Finding("warning", "missing_values", str(col), msg, float(share)))
         elif share >= s.missing_error:
             msg = (
-                f"column {col!r} is {_pct(share)} missing ({n} of {len(X)} rows), so it cannot help a "
+                f"column {col!r} is {percent(share)} missing ({n} of {len(X)} rows), so it cannot help a "
                 f"model; drop it or fill it at the source."
             )
             out.append(Finding("error", "missing_values", str(col), msg, float(share)))
         elif share > s.missing_warn:
             msg = (
-                f"column {col!r} is {_pct(share)} missing ({n} of {len(X)} rows); training imputes "
+                f"column {col!r} is {percent(share)} missing ({n} of {len(X)} rows); training imputes "
                 f"them, so check that they are missing at random or fill them at the source."
             )
             out.append(Finding("warning", "missing_values", str(col), msg, float(share)))
@@ -166,7 +168,7 @@ def _check_constant(X: pd.DataFrame, types: ColumnTypes, s: QualitySettings) -> 
             out.append(Finding("warning", "constant", str(col), msg, 1.0))
         elif len(counts) > 1 and (top := counts.iloc[0] / counts.sum()) >= s.near_constant:
             msg = (
-                f"column {col!r} is {_pct(top)} the value {_some(counts.index, 1)[0]!r} "
+                f"column {col!r} is {percent(top)} the value {_some(counts.index, 1)[0]!r} "
                 f"({counts.sum() - counts.iloc[0]} other rows); it carries little information, "
                 f"drop it unless the rare values matter."
             )
@@ -264,7 +266,7 @@ def _check_unparseable_dates(df: pd.DataFrame, cols: list[str], random_state: in
         if _DATE_SHARE <= share < 1:
             n_bad = int(counts[~ok].sum())
             msg = (
-                f"text column {col!r} holds dates but {n_bad} value(s) ({_pct(1 - share)}) do not parse, "
+                f"text column {col!r} holds dates but {n_bad} value(s) ({percent(1 - share)}) do not parse, "
                 f"e.g. {_some(counts.index[~ok])}; fix or blank them, then convert it with "
                 f"pd.to_datetime(df[{col!r}])."
             )
@@ -278,7 +280,7 @@ def _check_duplicates(df: pd.DataFrame, s: QualitySettings) -> list[Finding]:
     if n / len(df) <= s.duplicate_rows_warn:
         return []
     msg = (
-        f"{n} row(s) ({_pct(n / len(df))}) repeat an earlier row exactly (e.g. rows {_some(df.index[dup])}); "
+        f"{n} row(s) ({percent(n / len(df))}) repeat an earlier row exactly (e.g. rows {_some(df.index[dup])}); "
         f"drop them with df.drop_duplicates() unless the repeats are real observations."
     )
     return [Finding("warning", "duplicate_rows", None, msg, float(n))]
@@ -299,7 +301,7 @@ def _check_overlap(
     if not n:
         return []
     msg = (
-        f"{n} of the {len(test)} holdout rows ({_pct(n / len(test))}) also appear in the training part "
+        f"{n} of the {len(test)} holdout rows ({percent(n / len(test))}) also appear in the training part "
         f"(same features and target); drop duplicate rows before training so the holdout score is not inflated."
     )
     return [Finding("warning", "train_holdout_overlap", None, msg, float(n))]
@@ -313,7 +315,7 @@ def _check_target(y: pd.Series, task: Task | None, s: QualitySettings) -> list[F
         return [Finding("error", "target_missing", col, msg, float(n_missing))]
     if n_missing:
         msg = (
-            f"{n_missing} row(s) ({_pct(n_missing / len(y))}) have no value for target {col!r}; "
+            f"{n_missing} row(s) ({percent(n_missing / len(y))}) have no value for target {col!r}; "
             f"training drops them, so fill them if you can."
         )
         out.append(Finding("warning", "target_missing", col, msg, float(n_missing)))
@@ -376,7 +378,7 @@ def _check_outliers(df: pd.DataFrame, cols: list[str], s: QualitySettings) -> li
             continue
         extreme = far[np.argsort(-np.abs(far - np.median(x)), kind="stable")]
         msg = (
-            f"column {col!r} has {len(far)} value(s) ({_pct(len(far) / len(x))}) more than {s.outlier_iqr:g} "
+            f"column {col!r} has {len(far)} value(s) ({percent(len(far) / len(x))}) more than {s.outlier_iqr:g} "
             f"IQRs beyond the quartiles (outside [{lo:.4g}, {hi:.4g}]), e.g. {[float(f'{v:.4g}') for v in extreme[:3]]}; "
             f"check for entry errors or mixed units, or clip them."
         )
@@ -418,7 +420,7 @@ def check_quality(
     numbers_as_text, numeric_text = _check_numbers_as_text(df, text)
     bad_dates = _check_unparseable_dates(df, [c for c in text if c not in numeric_text], random_state)
     numeric = types.numeric + (
-        [target] if has_target and t and t.numeric_target and _is_number(df[target]) else []
+        [target] if has_target and t and t.numeric_target and is_number(df[target]) else []
     )
     findings = [
         *(_check_target(df[target], t, s) if target is not None else []),
@@ -453,7 +455,7 @@ def profile_columns(
     for col in df.columns:
         s = df[col]
         counts = s.value_counts(dropna=True)
-        ranged = (_is_number(s) or pd.api.types.is_datetime64_any_dtype(s)) and s.notna().any()
+        ranged = (is_number(s) or pd.api.types.is_datetime64_any_dtype(s)) and s.notna().any()
         rows.append(
             {
                 "column": str(col),
@@ -511,7 +513,7 @@ def plot_target_balance(
         return ax
     counts = values.value_counts()
     bars = ax.bar([str(c) for c in counts.index], counts.to_numpy(), color="tab:blue")
-    ax.bar_label(bars, labels=[_pct(c / len(values)) for c in counts], fontsize="small")
+    ax.bar_label(bars, labels=[percent(c / len(values)) for c in counts], fontsize="small")
     ax.set(ylabel="rows", title=f"Target {y.name!r} ({len(counts)} classes)")
     return ax
 
@@ -523,7 +525,7 @@ def plot_correlations(
     "Plot the Pearson correlations between the numeric columns of `df`, annotated when there are at most 12."
     import seaborn as sns
 
-    cols = [c for c in df.columns if _is_number(df[c])]
+    cols = [c for c in df.columns if is_number(df[c])]
     if len(cols) < 2:
         raise DataError(
             f"plot_correlations needs at least 2 numeric columns; got {len(cols)} ({cols}) in {list(df.columns)[:10]}. "
@@ -563,7 +565,7 @@ def plot_distributions(
     )
     for ax, col in zip(axes.flat, columns):
         s = df[col].dropna()
-        if _is_number(s):
+        if is_number(s):
             ax.hist(_finite(s), bins=30, color="tab:blue")
         elif pd.api.types.is_datetime64_any_dtype(s):
             ax.hist(s.to_numpy(), bins=30, color="tab:blue")

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.errors import DataError
 from ..core.tasks import ModelSpec, Predictions, Task, register_task
-from ..data.quality import encode_column
+from ..data.quality import encode_column, percent
 from ..modeling.evaluate import axes, single_column_cv, tie_groups
 
 # %% auto #0
@@ -54,10 +54,6 @@ def _classes(counts: pd.Series) -> str:
     "Like \"'a' (1 row), 'b' (1 row)\", at most 5 classes."
     shown = ", ".join(f"{k!r} ({v} row{'s' * (v != 1)})" for k, v in counts.head(5).items())
     return shown + (f" and {len(counts) - 5} more" if len(counts) > 5 else "")
-
-
-def _pct(share: float) -> str:
-    return f"{100 * share:.1f}%"
 
 
 class Classification(Task):
@@ -131,7 +127,7 @@ class Classification(Task):
         common = counts[counts >= s.rare_class_warn]  # rarer classes are findings already
         if len(common) > 1 and (minority := common.iloc[0] / len(y)) < s.imbalance_warn:
             msg = (
-                f"target {col!r} is imbalanced: class {common.index.tolist()[0]!r} is only {_pct(minority)} "
+                f"target {col!r} is imbalanced: class {common.index.tolist()[0]!r} is only {percent(minority)} "
                 f"of the rows; judge models by ROC AUC or PR AUC rather than accuracy, and consider class weights."
             )
             out.append(("warning", "target_imbalance", msg, float(minority)))

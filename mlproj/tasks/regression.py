@@ -12,17 +12,13 @@ import pandas as pd
 
 from ..core.errors import DataError
 from ..core.tasks import ModelSpec, Predictions, Task, register_task
-from ..data.quality import encode_column
+from ..data.quality import encode_column, is_number
 from ..modeling.evaluate import axes, single_column_cv
 
 # %% auto #0
 __all__ = ['Regression', 'plot_residuals']
 
 # %% ../../nbs/tasks/01_regression.ipynb #27b9377e
-def _is_number(s: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-
-
 class Regression(Task):
     "A continuous numeric target: plain splits, RMSE decides."
 
@@ -34,19 +30,19 @@ class Regression(Task):
 
     def claim(self, y: pd.Series) -> str | None:
         y = y.dropna()
-        if not _is_number(y):
+        if not is_number(y):
             return None
         return f"target {y.name!r} is numeric ({y.dtype}) with {y.nunique()} distinct values"
 
     def check_target(self, y: pd.Series) -> None:
-        if not _is_number(y):
+        if not is_number(y):
             raise DataError(
                 f"target {y.name!r} is {y.dtype}, not numeric, so it cannot be a regression target; "
                 f"convert it with pd.to_numeric or use --task classification."
             )
 
     def target_findings(self, y: pd.Series, s) -> list[tuple[str, str, str, float | None]]:
-        if _is_number(y):
+        if is_number(y):
             return []
         some = pd.Series(y.unique()[:3], dtype=object).tolist()
         msg = (
@@ -115,7 +111,7 @@ class Regression(Task):
     def single_feature_scores(self, X: pd.DataFrame, y: pd.Series) -> tuple[str, dict[str, float]]:
         from sklearn.tree import DecisionTreeRegressor
 
-        if not _is_number(y) or len(y) < 30:
+        if not is_number(y) or len(y) < 30:
             return "R²", {}
         y_enc = y.to_numpy(dtype=float)
 
@@ -126,7 +122,7 @@ class Regression(Task):
         out = {}
         for col in X.columns:
             out[col] = single_column_cv(encode_column(X[col]), y_enc, make, r2, stratify=False, proba=False)
-            if _is_number(X[col]):  # a monotone relation a depth-4 tree only approximates
+            if is_number(X[col]):  # a monotone relation a depth-4 tree only approximates
                 rho = X[col].astype(float).corr(pd.Series(y_enc, index=X.index), method="spearman")
                 if pd.notna(rho):
                     out[col] = max(out[col], float(rho) ** 2)
