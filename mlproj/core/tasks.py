@@ -8,7 +8,7 @@ Docs: https://mlproj.github.io/mlproj/core/tasks.html.md"""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,6 +64,43 @@ class Task:
     has_classes: bool = False  # predictions are labels with class probabilities
     numeric_target: bool = False  # the target is a number (its outliers are a quality finding)
     plotted_metrics: list[str] | None = None  # metrics the report's bar chart puts side by side; None: all
+    roles: dict[str, str] = {}  # column role -> what it is ('group': the query id); given as `--<role> COLUMN`
+    options: dict[str, object] = {}  # the task's settings (section `[<name>]`) and their defaults
+    columns: dict[str, str] = {}  # role -> column name, set by `bind`
+
+    def bind(
+        self,
+        columns: Mapping[str, str] | None = None,  # Role -> column name, e.g. {"group": "qid"}
+        options: Mapping[str, object] | None = None,  # Overrides of `options` (from the task's settings section)
+    ) -> Task:
+        "Return a copy that knows its role columns and options; raise `ConfigError` if a role is unnamed."
+        import copy
+
+        columns = {k: v for k, v in (columns or {}).items() if v}
+        unknown = set(columns) - set(self.roles)
+        if unknown:
+            raise ConfigError(
+                f"task {self.name!r} has no column role(s) {sorted(unknown)}; its roles: {sorted(self.roles) or 'none'}."
+            )
+        missing = [r for r in self.roles if r not in columns]
+        if missing:
+            flags = " ".join(f"--{r} COLUMN" for r in missing)
+            raise ConfigError(
+                f"task {self.name!r} needs the {' and '.join(missing)} column: pass {flags} "
+                f"(or set {', '.join(missing)} under [data] in settings.ini)."
+            )
+        bad = set(options or {}) - set(self.options)
+        if bad:
+            raise ConfigError(
+                f"task {self.name!r} has no option(s) {sorted(bad)}; its options: {sorted(self.options) or 'none'}."
+            )
+        bound = copy.copy(self)
+        bound.columns, bound.options = dict(columns), {**self.options, **(options or {})}
+        return bound
+
+    def role_columns(self) -> list[str]:
+        "The columns bound to roles: kept beside the features, never used as features."
+        return list(self.columns.values())
 
     @property
     def greater_is_better(self) -> bool:
@@ -108,6 +145,10 @@ class Task:
     def models(self) -> dict[str, ModelSpec]:
         "The model catalogue: name -> `ModelSpec`; `dummy` is the baseline every model is compared with."
         raise NotImplementedError(f"task {self.name!r} defines no models")
+
+    def fit(self, model, X: pd.DataFrame, y: pd.Series):
+        "Fit `model` on `X`, `y` and return it (a ranker also needs the rows of each query together)."
+        return model.fit(X, y)
 
     def predict(self, model, X: pd.DataFrame, y) -> Predictions:
         "Return `model`'s predictions on `X` beside the true `y`."
