@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.settings import load_settings
+from ..core.runspec import RunSpec
+from ..core.settings import ROLES, load_settings
 
 # %% auto #0
 __all__ = ['common_options', 'Command', 'training_options', 'no_track_option', 'model_ref_option', 'settings_from',
@@ -63,27 +64,12 @@ class Command:
 
 # %% ../../nbs/cli/00_base.ipynb #c06428a1
 def training_options(p: argparse.ArgumentParser, out_help: str) -> None:
-    "Add the options of `train` and `report`: the data, the model and how to judge it."
+    "Add the options of `train` and `report`: one per `RunSpec` field, the role columns, `--out`."
     g = p.add_argument_group("data and model")
-    g.add_argument(
-        "--data",
-        metavar="SRC",
-        help="embedded dataset name (penguins, breast_cancer, wine, iris, "
-        "diabetes) or a .csv/.parquet path [settings: data.source]",
-    )
-    g.add_argument(
-        "--target",
-        metavar="COL",
-        help="target column [settings: data.target; default: the embedded dataset's own]",
-    )
-    g.add_argument(
-        "--task",
-        metavar="TASK",
-        help="what to learn; auto infers it from the target [settings: train.task]",
-    )
-    g.add_argument(
-        "--model", metavar="NAME", help="dummy, linear, hgb or random_forest [settings: train.model]"
-    )
+    for f in RunSpec.settable():
+        typ = {"int": int, "float": float}.get(str(f.type))
+        m = f.metadata
+        g.add_argument(m["flag"], metavar=m["metavar"], type=typ, help=f"{m['help']} [{m['setting']}]")
     g.add_argument(
         "--set",
         metavar="KEY=VALUE",
@@ -92,16 +78,9 @@ def training_options(p: argparse.ArgumentParser, out_help: str) -> None:
         dest="overrides",
         help="model parameter override, repeatable, e.g. --set max_iter=300",
     )
-    g.add_argument(
-        "--seed", type=int, metavar="N", help="seed of split, folds, model, bootstrap [train.seed]"
-    )
-    g.add_argument("--test-size", type=float, metavar="F", help="holdout fraction [data.test_size]")
-    g.add_argument(
-        "--cv-folds", type=int, metavar="K", help="K-fold CV on the training part [train.cv_folds]"
-    )
-    g.add_argument(
-        "--n-bootstrap", type=int, metavar="N", help="bootstrap resamples for CIs [train.n_bootstrap]"
-    )
+    r = p.add_argument_group("columns with a role (tasks that need them say so)")
+    for role, what in ROLES.items():
+        r.add_argument(f"--{role}", metavar="COL", help=f"{what} [data.{role}]")
     g.add_argument("--out", metavar="DIR", help=out_help)
     no_track_option(p)
 
@@ -125,16 +104,10 @@ def model_ref_option(p: argparse.ArgumentParser) -> None:
     )
 
 # %% ../../nbs/cli/00_base.ipynb #7eed393c
-_FLAG_SETTINGS = {
-    "data": "data.source",
-    "target": "data.target",
-    "task": "train.task",
-    "model": "train.model",
-    "seed": "train.seed",
-    "test_size": "data.test_size",
-    "cv_folds": "train.cv_folds",
-    "n_bootstrap": "train.n_bootstrap",
-}
+def _flag_settings() -> dict[str, str]:
+    "Argument name -> the setting it overrides: the run spec's fields and the role columns."
+    flags = {f.metadata["flag"][2:].replace("-", "_"): f.metadata["setting"] for f in RunSpec.settable()}
+    return {**flags, **{role: f"data.{role}" for role in ROLES}}
 
 
 def settings_from(
@@ -142,7 +115,7 @@ def settings_from(
     out_key: str | None = None,  # The setting `--out` overrides, e.g. "train.models_dir"
 ):  # `Settings`: flags, then `MLPROJ_*` variables, then settings.ini, then defaults
     "Load the settings with the flags the user gave on top."
-    overrides = {key: getattr(args, flag, None) for flag, key in _FLAG_SETTINGS.items()}
+    overrides = {key: getattr(args, flag, None) for flag, key in _flag_settings().items()}
     if getattr(args, "no_track", False):
         overrides["tracking.enabled"] = False
     if getattr(args, "no_register", False):

@@ -13,6 +13,7 @@ from contextlib import nullcontext
 
 from .base import Command, settings_from, start_tracker, training_options
 from ..core.io import logger
+from ..core.runspec import RunSpec
 
 # %% auto #0
 __all__ = ['REPORT', 'cmd_report']
@@ -71,17 +72,10 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
 
 def _report_params(args: argparse.Namespace, s, declared) -> dict:
     "The template's parameters: the settings of the same name, then `-p NAME VALUE`."
-    values = {
-        "data": s.data.source,
-        "target": s.data.target,
-        "task": s.train.task,
-        "model": s.train.model,
-        "seed": s.train.seed,
-        "test_size": s.data.test_size,
-        "cv_folds": s.train.cv_folds,
-        "n_bootstrap": s.train.n_bootstrap,
-        "overrides": ",".join(args.overrides),
-    }
+    spec = RunSpec.from_settings(s)  # the template's parameters are the run spec's fields
+    values = {f.name: getattr(spec, f.name) for f in RunSpec.settable()}
+    values["overrides"] = ",".join(args.overrides)
+    values["columns"] = ",".join(f"{r}={c}" for r, c in spec.columns.items())
     params = {k: v for k, v in values.items() if k in declared}
     params.update(dict(args.param))
     return params

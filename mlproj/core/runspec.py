@@ -16,21 +16,46 @@ from .errors import ArtifactError
 __all__ = ['RunSpec']
 
 # %% ../../nbs/core/04_runspec.ipynb #c98f53e2
+def _f(default, setting: str = "", flag: str = "", metavar: str = "", help: str = "", **kw):
+    "A `RunSpec` field with where it comes from: its setting (`section.key`) and its command-line option."
+    meta = dict(setting=setting, flag=flag, metavar=metavar, help=help)
+    if callable(default):
+        return field(default_factory=default, metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    "The inputs that decide a training run's result."
+    "The inputs that decide a training run's result; each field knows its setting and its option."
 
-    data: str  # embedded dataset name or file path
-    target: str
-    task: str
-    model: str
-    params: Mapping[str, object] = field(default_factory=dict)  # estimator overrides
-    seed: int = 0
-    test_size: float = 0.2
-    cv_folds: int = 5
-    n_bootstrap: int = 200
+    data: str = _f(
+        "",
+        "data.source",
+        "--data",
+        "SRC",
+        "embedded dataset name (penguins, breast_cancer, wine, iris, diabetes) or a .csv/.parquet path",
+    )
+    target: str = _f(
+        "", "data.target", "--target", "COL", "target column (default: the embedded dataset's own)"
+    )
+    task: str = _f("auto", "train.task", "--task", "TASK", "what to learn; auto infers it from the target")
+    model: str = _f(
+        "auto", "train.model", "--model", "NAME", "a model of the task's catalogue (auto: the task's default)"
+    )
+    params: Mapping[str, object] = _f(dict)  # estimator overrides: `--set KEY=VALUE`
+    seed: int = _f(0, "train.seed", "--seed", "N", "seed of split, folds, model, bootstrap")
+    test_size: float = _f(0.2, "data.test_size", "--test-size", "F", "holdout fraction")
+    cv_folds: int = _f(5, "train.cv_folds", "--cv-folds", "K", "K-fold CV on the training part")
+    n_bootstrap: int = _f(200, "train.n_bootstrap", "--n-bootstrap", "N", "bootstrap resamples for CIs")
+    columns: Mapping[str, str] = _f(dict)  # role -> column (`--group`, `--user`, ...: `[data]` roles)
+    options: Mapping[str, object] = _f(dict)  # the task's options (its settings section)
 
-    SCHEMA_VERSION = 1  # of `to_dict`: bumped when a field changes meaning
+    SCHEMA_VERSION = 2  # of `to_dict`: bumped when a field changes meaning (2: columns, options)
+
+    @classmethod
+    def settable(cls) -> list:
+        "The fields that have a setting and an option, in order (what `train` and `report` accept)."
+        return [f for f in fields(cls) if f.metadata.get("setting")]
 
     @classmethod
     def from_settings(
@@ -38,22 +63,20 @@ class RunSpec:
         s,  # `Settings`: the fallback for every field not given
         **given,  # Field values; `None` means "from the settings"
     ) -> RunSpec:
-        "Return the spec of `given` values, the rest from `s` (`[data]` and `[train]`)."
-        defaults = dict(
-            data=s.data.source,
-            target=s.data.target,
-            task=s.train.task,
-            model=s.train.model,
-            params={},
-            seed=s.train.seed,
-            test_size=s.data.test_size,
-            cv_folds=s.train.cv_folds,
-            n_bootstrap=s.train.n_bootstrap,
-        )
-        unknown = set(given) - set(defaults)
+        "Return the spec of `given` values, the rest from `s` (`[data]`, `[train]`, the roles and the task's section)."
+        unknown = set(given) - {f.name for f in fields(cls)}
         if unknown:
-            raise TypeError(f"RunSpec has no field(s) {sorted(unknown)}; fields: {sorted(defaults)}.")
-        return cls(**{k: v if given.get(k) is None else given[k] for k, v in defaults.items()})
+            raise TypeError(
+                f"RunSpec has no field(s) {sorted(unknown)}; fields: {[f.name for f in fields(cls)]}."
+            )
+        values = {}
+        for f in cls.settable():
+            section, key = f.metadata["setting"].split(".")
+            values[f.name] = getattr(getattr(s, section), key)
+        values.update(params={}, columns=s.columns())
+        values.update({k: v for k, v in given.items() if v is not None})
+        values.setdefault("options", dict(s.tasks.get(values["task"], {})))
+        return cls(**values)
 
     def replace(self, **changes) -> RunSpec:
         "Return a copy with `changes`."
@@ -61,7 +84,18 @@ class RunSpec:
 
     def to_dict(self) -> dict:
         "The spec as plain JSON types, with its `schema_version`."
-        return {**asdict(self), "params": dict(self.params), "schema_version": self.SCHEMA_VERSION}
+        d = asdict(self)
+        d["params"], d["columns"] = dict(self.params), dict(self.columns)
+        d["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}
+        return {**d, "schema_version": self.SCHEMA_VERSION}
+
+    def to_mlflow_params(self) -> dict[str, str]:
+        "The spec as MLflow run parameters: flat `run.<field>` keys (`run.params.<key>` for the overrides)."
+        d = self.to_dict()
+        flat = {f"run.{k}": v for k, v in d.items() if not isinstance(v, dict)}
+        for name in ("params", "columns", "options"):
+            flat.update({f"run.{name}.{k}": v for k, v in d[name].items()})
+        return {k: str(v) for k, v in flat.items()}
 
     @classmethod
     def from_dict(
@@ -76,6 +110,7 @@ class RunSpec:
                 f"{where} has run spec schema {version}, newer than this mlproj's {cls.SCHEMA_VERSION}; "
                 f"upgrade mlproj or retrain with 'mlproj train'."
             )
+        d = {"columns": {}, "options": {}, **d} if version < 2 else d  # schema 1 had no roles or options
         names = [f.name for f in fields(cls)]
         missing = [n for n in names if n not in d]
         if missing:
@@ -100,3 +135,10 @@ class RunSpec:
         key = self.to_dict()
         del key["data"]
         return key
+
+    def task_object(self):
+        "The spec's task, bound to its role columns and options (`Task.bind`)."
+        from mlproj.core.tasks import get_task
+
+        task = get_task(self.task)
+        return task.bind({r: c for r, c in self.columns.items() if r in task.roles}, self.options)

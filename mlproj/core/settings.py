@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
-from .tasks import task_names
+from .tasks import get_task, task_names
 
 # %% auto #0
-__all__ = ['SETTINGS_FILE', 'SECTIONS', 'find_project_dir', 'DataSettings', 'TrainSettings', 'ReportSettings', 'QualitySettings',
-           'TrackingSettings', 'ServeSettings', 'Settings', 'coerce_value', 'load_settings', 'load_plugins']
+__all__ = ['SETTINGS_FILE', 'ROLES', 'SECTIONS', 'find_project_dir', 'DataSettings', 'TrainSettings', 'ReportSettings',
+           'QualitySettings', 'TrackingSettings', 'ServeSettings', 'Settings', 'coerce_value', 'load_settings',
+           'load_plugins']
 
 # %% ../../nbs/core/02_settings.ipynb #b922cf7b
 SETTINGS_FILE = "settings.ini"
@@ -43,6 +44,11 @@ class DataSettings:
     source: str = "penguins"  # embedded dataset name, or a .csv / .parquet path
     target: str = ""  # target column; empty means the embedded dataset's own target
     test_size: float = 0.2  # fraction of rows held out of all fitting and CV
+    group: str = ""  # ranking: the query id column (rows of one query are ranked together)
+    user: str = ""  # recommendation: the user id column
+    item: str = ""  # recommendation: the item id column
+    rating: str = ""  # recommendation: an explicit rating column (optional)
+    time: str = ""  # recommendation: the interaction time column (optional; orders the holdout)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class TrainSettings:
 
     task: str = "auto"  # auto | classification | regression | a task a plugin registers
     plugins: str = ""  # comma-separated modules to import first (e.g. a task of the project's own)
-    model: str = "hgb"  # dummy | linear | hgb | random_forest
+    model: str = "auto"  # auto: the task's default (hgb; lambdarank for ranking), or a model of its catalogue
     seed: int = 0  # seeds the split, the CV folds, the models and the bootstrap
     cv_folds: int = 5  # K in K-fold CV on the training part
     n_bootstrap: int = 200  # bootstrap resamples for the holdout confidence intervals
@@ -138,6 +144,11 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     project_dir: Path = field(default_factory=Path.cwd)  # folder relative paths are resolved against
     origin: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> where its value came from
+    tasks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # [<task>] sections: raw options
+
+    def columns(self) -> dict[str, str]:
+        "The `[data]` column roles that are set (role -> column), for `Task.bind`."
+        return {r: getattr(self.data, r) for r in ROLES if getattr(self.data, r)}
 
     def path(self, value: str) -> Path:
         "Resolve `value` (a path setting) against the project folder."
@@ -145,10 +156,23 @@ class Settings:
         return p if p.is_absolute() else self.project_dir / p
 
     def as_dict(self) -> dict[str, dict[str, object]]:
-        "Return the settings as `{section: {key: value}}`, ready for JSON."
+        "Return the settings as `{section: {key: value}}`, ready for JSON (task sections as written)."
         return {
-            s: {f.name: getattr(getattr(self, s), f.name) for f in fields(getattr(self, s))} for s in SECTIONS
+            **{
+                s: {f.name: getattr(getattr(self, s), f.name) for f in fields(getattr(self, s))}
+                for s in SECTIONS
+            },
+            **{t: dict(v) for t, v in self.tasks.items()},
         }
+
+
+ROLES = {  # `[data]` keys naming a task's role columns (`Task.roles`), and their `--<role>` options
+    "group": "ranking: the query id column",
+    "user": "recommendation: the user id column",
+    "item": "recommendation: the item id column",
+    "rating": "recommendation: an explicit rating column (optional)",
+    "time": "recommendation: the interaction time column (optional)",
+}
 
 # %% ../../nbs/core/02_settings.ipynb #cb2904c9
 SECTIONS = {
@@ -238,14 +262,11 @@ def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     lines = text.splitlines()
     values, origin = {}, {}
     for section in parser.sections():
-        if section not in SECTIONS:
+        if section not in SECTIONS:  # a task's options: checked once plugins have registered their tasks
+            values.setdefault(section, {}).update(parser.items(section))
             line = next((i for i, t in enumerate(lines, 1) if t.strip() == f"[{section}]"), "?")
-            hint = difflib.get_close_matches(section, SECTIONS, n=1)
-            raise ConfigError(
-                f"{path} line {line}: unknown section [{section}]"
-                + (f"; did you mean [{hint[0]}]?" if hint else "")
-                + f" The sections are {', '.join(f'[{k}]' for k in SECTIONS)}."
-            )
+            origin[section] = f"{path} line {line}"
+            continue
         known = {f.name for f in fields(SECTIONS[section])}
         for key, raw in parser.items(section):
             line = _line_of(lines, section, key)
@@ -302,8 +323,10 @@ def load_settings(
                     origin[key] = where
             origin.setdefault(key, "built-in default")
         sections[s] = cls(**kwargs)
-    settings = Settings(**sections, project_dir=root, origin=dict(origin))
+    tasks = {t: v for t, v in values.items() if t not in SECTIONS}
+    settings = Settings(**sections, project_dir=root, origin=dict(origin), tasks=tasks)
     load_plugins(settings)
+    _check_task_sections(settings)
     _check_settings(settings)
     return settings
 
@@ -327,6 +350,28 @@ def load_plugins(
                 f"project folder {s.project_dir} or install it."
             ) from e
     return names
+
+
+def _check_task_sections(s: Settings) -> None:
+    "Raise `ConfigError` for a section that is neither a settings section nor a task's, or an unknown task option."
+    for name, raw in s.tasks.items():
+        where = s.origin.get(name, "settings.ini")
+        if name not in task_names():
+            hint = difflib.get_close_matches(name, [*SECTIONS, *task_names()], n=1)
+            raise ConfigError(
+                f"{where}: unknown section [{name}]"
+                + (f"; did you mean [{hint[0]}]?" if hint else "")
+                + f" The sections are {', '.join(f'[{k}]' for k in SECTIONS)} and one per task "
+                + f"({', '.join(f'[{t}]' for t in task_names())})."
+            )
+        known = get_task(name).options
+        for key in raw:
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                raise ConfigError(
+                    f"{where}, [{name}]: unknown option {key!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else f"; the task's options: {sorted(known)}.")
+                )
 
 
 def _env_items(env: Mapping[str, str]) -> Iterator[tuple[tuple[str, str], str]]:

@@ -60,18 +60,22 @@ class Task:
     name: str = ""  # 'classification', 'regression', ...
     description: str = ""
     primary_metric: str = ""  # the metric that decides between models
+    default_model: str = "hgb"  # the model `--model auto` trains
     directions: dict[str, bool] = {}  # metric -> greater is better
     has_classes: bool = False  # predictions are labels with class probabilities
     numeric_target: bool = False  # the target is a number (its outliers are a quality finding)
     plotted_metrics: list[str] | None = None  # metrics the report's bar chart puts side by side; None: all
-    roles: dict[str, str] = {}  # column role -> what it is ('group': the query id); given as `--<role> COLUMN`
+    roles: dict[
+        str, str
+    ] = {}  # column role -> what it is ('group': the query id); given as `--<role> COLUMN`
     options: dict[str, object] = {}  # the task's settings (section `[<name>]`) and their defaults
     columns: dict[str, str] = {}  # role -> column name, set by `bind`
 
     def bind(
         self,
         columns: Mapping[str, str] | None = None,  # Role -> column name, e.g. {"group": "qid"}
-        options: Mapping[str, object] | None = None,  # Overrides of `options` (from the task's settings section)
+        options: Mapping[str, object]
+        | None = None,  # Overrides of `options` (from the task's settings section)
     ) -> Task:
         "Return a copy that knows its role columns and options; raise `ConfigError` if a role is unnamed."
         import copy
@@ -95,7 +99,8 @@ class Task:
                 f"task {self.name!r} has no option(s) {sorted(bad)}; its options: {sorted(self.options) or 'none'}."
             )
         bound = copy.copy(self)
-        bound.columns, bound.options = dict(columns), {**self.options, **(options or {})}
+        given = {k: _coerce_option(self.name, k, v, self.options[k]) for k, v in (options or {}).items()}
+        bound.columns, bound.options = dict(columns), {**self.options, **given}
         return bound
 
     def role_columns(self) -> list[str]:
@@ -120,6 +125,10 @@ class Task:
 
     def target_findings(self, y: pd.Series, settings) -> list[tuple[str, str, str, float | None]]:
         "Problems of target `y` worth a finding: (severity, check, message, value) tuples."
+        return []
+
+    def role_findings(self, X: pd.DataFrame, y: pd.Series) -> list[tuple[str, str, str, float | None]]:
+        "Problems of the role columns worth a finding (queries of one document, ...): like `target_findings`."
         return []
 
     # splits
@@ -173,7 +182,9 @@ class Task:
         "The unit each row belongs to for the bootstrap (queries, users), or None to resample rows."
         return None
 
-    def importance_score(self, y: np.ndarray, out: np.ndarray, classes: np.ndarray | None) -> float:
+    def importance_score(
+        self, y: np.ndarray, out: np.ndarray, classes: np.ndarray | None, groups: np.ndarray | None = None
+    ) -> float:
         "The score permutation importance measures drops of, from the model's output `out`."
         raise NotImplementedError
 
@@ -196,9 +207,33 @@ class Task:
         raise ConfigError(f"task {self.name!r} has no demo data; pass your own data with --data.")
 
 
+def _coerce_option(task: str, key: str, value, default):
+    "Convert a settings string `value` to the type of the option's `default` (a tuple: comma-separated)."
+    if isinstance(default, tuple) and isinstance(value, list):  # read back from JSON
+        return tuple(value)
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    typ = type(default[0]) if isinstance(default, tuple) else type(default)
+    parts = (
+        [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, tuple) else [value.strip()]
+    )
+    try:
+        out = [v.lower() in {"1", "true", "yes", "on"} if typ is bool else typ(v) for v in parts]
+    except ValueError:
+        raise ConfigError(
+            f"[{task}] {key} must be {'comma-separated ' if isinstance(default, tuple) else ''}"
+            f"{typ.__name__} value(s) like {default!r}; got {value!r}."
+        ) from None
+    return tuple(out) if isinstance(default, tuple) else out[0]
+
+
 TASKS: dict[str, Task] = {}
 # Built-in tasks live in mlproj.tasks, above this module: imported by name when first asked for.
-BUILTIN_TASKS = {"classification": "mlproj.tasks.classification", "regression": "mlproj.tasks.regression"}
+BUILTIN_TASKS = {
+    "classification": "mlproj.tasks.classification",
+    "regression": "mlproj.tasks.regression",
+    "ranking": "mlproj.tasks.ranking",
+}
 
 
 def register_task(task: Task) -> Task:

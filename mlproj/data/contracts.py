@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +19,8 @@ from ..core.errors import SchemaError
 from ..core.tasks import get_task
 
 # %% auto #0
-__all__ = ['MAX_CATEGORIES', 'ColumnTypes', 'find_row_index', 'infer_column_types', 'ColumnContract', 'DataContract',
-           'infer_contract', 'check_contract']
+__all__ = ['MAX_CATEGORIES', 'RULES', 'ColumnTypes', 'find_row_index', 'infer_column_types', 'ColumnContract', 'DataContract',
+           'infer_contract', 'Rule', 'rules_of', 'reject_reasons', 'count_warnings', 'request_field', 'check_contract']
 
 # %% ../../nbs/data/01_contracts.ipynb #ac215184
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key)$|^id_", re.IGNORECASE)
@@ -34,6 +35,9 @@ class ColumnTypes:
     boolean: list[str] = field(default_factory=list)
     datetime: list[str] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
+    roles: dict[str, str] = field(
+        default_factory=dict
+    )  # column -> its role for the task ('group'): not a feature
 
     @property
     def used(self) -> list[str]:
@@ -65,6 +69,7 @@ def infer_column_types(
     X: pd.DataFrame,  # Input features (no target)
     id_unique_ratio: float = 0.95,  # Text columns with at least this share of distinct values are IDs
     row_index: list[str] | tuple = (),  # Columns known to hold row numbers (`find_row_index` on all rows)
+    roles: dict[str, str] | None = None,  # Role -> column of the task (`Task.columns`): kept, not features
 ) -> ColumnTypes:
     "Sort the columns of `X` into numeric, categorical, boolean and datetime; drop constant, ID-like and row-number columns with a warning."
     if X.columns.duplicated().any():
@@ -72,11 +77,13 @@ def infer_column_types(
         raise SchemaError(
             f"the data has duplicated column name(s) {dup}; rename them so each column is unique."
         )
-    types = ColumnTypes()
+    types = ColumnTypes(roles={col: role for role, col in (roles or {}).items()})
     n = len(X)
     for col in X.columns:
         s = X[col]
         nunique = s.nunique(dropna=True)
+        if col in types.roles:
+            continue
         if col in row_index:
             types.dropped[col] = "row index"
         elif nunique <= 1:
@@ -130,7 +137,7 @@ class ColumnContract:
     "What one input column must look like."
 
     name: str
-    kind: str  # numeric | categorical | boolean | datetime | dropped
+    kind: str  # numeric | categorical | boolean | datetime | role | dropped
     dtype: str  # pandas dtype in the training data
     nullable: bool  # training data had missing values here
     min: float | None = None  # numeric range seen in training
@@ -193,6 +200,7 @@ def infer_contract(
         **{c: "boolean" for c in types.boolean},
         **{c: "datetime" for c in types.datetime},
         **{c: "dropped" for c in types.dropped},
+        **{c: "role" for c in types.roles},
     }
     cols = []
     for name in X.columns:
@@ -212,6 +220,133 @@ def infer_contract(
         classes = sorted(df[target].dropna().astype(str).unique().tolist())
     return DataContract(cols, target, task, classes)
 
+# %% ../../nbs/data/01_contracts.ipynb #dc717b37
+def _as_float(s: pd.Series) -> pd.Series:
+    return s.astype(float) if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors="coerce")
+
+
+def _not_boolean(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(s):
+        return np.zeros(len(s), bool)
+    # True, False, 1, 0, 1.0, 0.0 and any casing of 'true' and 'false' pass
+    ok = s.isna() | s.isin([True, False]) | s.astype(str).str.lower().isin(["true", "false"])
+    return ~ok.to_numpy()
+
+
+def _unseen(c: ColumnContract, s: pd.Series) -> np.ndarray:
+    if c.categories is None:
+        return np.zeros(len(s), bool)
+    return (s.notna() & ~s.astype(str).isin(c.categories)).to_numpy()
+
+
+def _outside(c: ColumnContract, s: pd.Series) -> np.ndarray:
+    if c.min is None:
+        return np.zeros(len(s), bool)
+    v = _as_float(s)
+    return ((v < c.min) | (v > c.max)).to_numpy()
+
+
+def _say_outside(c: ColumnContract, s: pd.Series, m: np.ndarray) -> str:
+    v = _as_float(s)[m]
+    return f"value(s) outside the training range [{c.min:g}, {c.max:g}], e.g. {_examples(v, v.index, 2)}"
+
+
+def _say_unseen(c: ColumnContract, s: pd.Series, m: np.ndarray) -> str:
+    counts = s[m].astype(str).value_counts().head(3).to_dict()
+    return f"value(s) in categories never seen in training {counts}; they are encoded as infrequent"
+
+
+@dataclass(frozen=True)
+class Rule:
+    "One rule of a column kind, defined once for training, `evaluate`, `score` and `serve`."
+
+    kinds: tuple[str, ...]  # the column kinds it applies to
+    what: str  # what a breaking value is: 'not a number', 'unseen category'
+    hard: bool  # hard: the row cannot be scored; soft: it is scored, with a warning
+    broken: Callable  # (column, Series) -> bool array marking the values that break it (vectorised)
+    one: Callable  # (column, value) -> bool: the same rule on one value the request model has parsed
+    must: str = ""  # hard rules: what every value must be, for `check_contract`'s message
+    say: Callable | None = None  # soft rules: (column, Series, mask) -> the detail of the warning
+
+
+_ALL = ("numeric", "categorical", "boolean", "datetime")
+_NO = lambda c, v: False  # noqa: E731  (the request model's types already refuse these values)
+RULES = (
+    Rule(("numeric",), "not a number", True, lambda c, s: (_as_float(s).isna() & s.notna()).to_numpy(),
+         _NO, "numbers"),
+    Rule(("numeric",), "infinite", True,
+         lambda c, s: np.isinf(_as_float(s).to_numpy(dtype=float, na_value=np.nan)), _NO, "finite numbers (no inf)"),
+    Rule(("boolean",), "not True/False", True, lambda c, s: _not_boolean(s), _NO, "True/False values"),
+    Rule(("role",), "missing", True, lambda c, s: s.isna().to_numpy(), lambda c, v: v is None,
+         "a value in every row (it names the row's group)"),
+    Rule(("numeric",), "outside the training range", False, _outside,
+         lambda c, v: c.min is not None and v is not None and not c.min <= v <= c.max, say=_say_outside),
+    Rule(("categorical",), "unseen category", False, _unseen,
+         lambda c, v: c.categories is not None and v is not None and v not in c.categories, say=_say_unseen),
+    Rule(_ALL, "missing (never missing in training)", False,
+         lambda c, s: s.isna().to_numpy() if not c.nullable else np.zeros(len(s), bool),
+         lambda c, v: not c.nullable and v is None,
+         say=lambda c, s, m: "missing value(s), none in training; they are imputed"),
+)  # fmt: skip
+
+
+def rules_of(c: ColumnContract, hard: bool | None = None) -> list[Rule]:
+    "The rules column `c` must follow (only the hard or soft ones if `hard` is given)."
+    return [r for r in RULES if c.kind in r.kinds and (hard is None or r.hard == hard)]
+
+
+def reject_reasons(
+    chunk: pd.DataFrame,  # Rows to check
+    contract: DataContract,  # The model's contract
+) -> pd.Series:  # Reason per rejected row (index: row number); empty if every row is fine
+    "Return why each row of `chunk` that breaks a hard rule of `contract` cannot be scored."
+    reasons: dict[object, list[str]] = {}
+    for c in contract.columns:
+        if c.name not in chunk.columns:
+            continue
+        s = chunk[c.name]
+        for r in rules_of(c, hard=True):
+            mask = r.broken(c, s)
+            if mask.any():  # the usual case is no broken value: skip the row-by-row part
+                for i, v in s[mask].items():
+                    reasons.setdefault(i, []).append(f"column {c.name!r}: {r.what} ({v!r})")
+    return pd.Series({i: "; ".join(r) for i, r in sorted(reasons.items())}, dtype=object)
+
+
+def count_warnings(
+    X: pd.DataFrame,  # Rows that pass the hard rules
+    contract: DataContract,  # The model's contract
+    counts: dict | None = None,  # Counts to add to: `{"column: what": n}`
+) -> dict[str, int]:
+    "Count the values of `X` that break a soft rule of `contract` (they are scored, with a warning)."
+    counts = {} if counts is None else counts
+    for c in contract.columns:
+        if c.name in X.columns:
+            for r in rules_of(c, hard=False):
+                if n := int(r.broken(c, X[c.name]).sum()):
+                    counts[f"{c.name}: {r.what}"] = counts.get(f"{c.name}: {r.what}", 0) + n
+    return counts
+
+
+def request_field(c: ColumnContract) -> tuple[object, dict]:
+    "The type and `pydantic.Field` arguments of column `c` in a request record (the serving schema)."
+    from datetime import date, datetime
+
+    if c.kind == "dropped":
+        return object, {"default": None, "description": "not used by the model"}
+    if c.kind == "numeric":
+        rng = f"; training range {c.min:g} to {c.max:g}" if c.min is not None else ""
+        return float | None, {"allow_inf_nan": False, "description": f"number{rng}"}
+    if c.kind == "role":
+        return str, {"description": "the id of the row's group (a query, a user)"}
+    if c.kind == "categorical":
+        levels = f"; seen in training: {', '.join(c.categories[:20])}" if c.categories else ""
+        ex = {"examples": [c.categories[0]]} if c.categories else {}
+        return str | None, {"description": f"category{levels}", **ex}
+    if c.kind == "boolean":
+        return bool | None, {"description": "true or false"}
+    return datetime | date | None, {"description": "date or date-time, ISO 8601"}
+
 # %% ../../nbs/data/01_contracts.ipynb #bf749c35
 def _examples(values, index, n: int = 3) -> str:
     pairs = list(zip(values, index))[:n]
@@ -219,19 +354,16 @@ def _examples(values, index, n: int = 3) -> str:
 
 
 def _schema(contract: DataContract, columns):
-    "The pandera schema of the hard rules (types, finiteness) for the contract's columns present in `columns`."
+    "The pandera schema of the hard rules (`RULES`) for the contract's columns present in `columns`."
     import pandera.pandas as pa
 
-    finite = pa.Check(lambda s: ~np.isinf(s.astype(float)), name="finite numbers (no inf)")
-    boolish = pa.Check(lambda s: s.map(lambda v: v in (True, False, 0, 1)), name="True/False values")
+    def check(c, r):
+        return pa.Check(lambda s: pd.Series(~r.broken(c, s), index=s.index), name=r.must)
+
     spec = {}
     for c in contract.columns:
-        if c.name not in columns or c.kind == "dropped":
-            continue
-        if c.kind == "numeric":
-            spec[c.name] = pa.Column(float, checks=[finite], nullable=True, coerce=True)
-        elif c.kind == "boolean":
-            spec[c.name] = pa.Column(checks=[boolish], nullable=True)
+        if c.name in columns and (hard := rules_of(c, hard=True)):
+            spec[c.name] = pa.Column(checks=[check(c, r) for r in hard], nullable=True)
     return pa.DataFrameSchema(spec, strict=False)
 
 
@@ -256,9 +388,8 @@ def check_contract(
         fc = fc[fc["column"].notna()]
         parts = []
         for (col, check), g in fc.groupby(["column", "check"], sort=False):
-            rule = "numbers" if str(check).startswith(("coerce_dtype", "dtype")) else check
             parts.append(
-                f"column {col!r} must hold {rule}; {len(g)} value(s) do not: "
+                f"column {col!r} must hold {check}; {len(g)} value(s) do not: "
                 f"{_examples(g['failure_case'], g['index'])}"
             )
             if len(parts) == 3:
@@ -273,31 +404,11 @@ def check_contract(
     if extra:
         found.append(f"{where}: ignoring column(s) the model was not trained on: {extra[:10]}")
     for c in contract.columns:
-        if c.name not in df.columns or c.kind == "dropped":
-            continue
-        s = df[c.name]
-        if not c.nullable and s.isna().any():
-            found.append(
-                f"{where}: column {c.name!r} has {int(s.isna().sum())} missing value(s), none in "
-                f"training; they are imputed"
-            )
-        if c.kind == "numeric" and c.min is not None:
-            v = pd.to_numeric(s, errors="coerce")
-            out = (v < c.min) | (v > c.max)
-            if out.any():
-                found.append(
-                    f"{where}: column {c.name!r} has {int(out.sum())} value(s) outside the training "
-                    f"range [{c.min:g}, {c.max:g}], e.g. {_examples(v[out], v.index[out], 2)}"
-                )
-        if c.kind == "categorical" and c.categories is not None:
-            unseen = s.dropna().astype(str)
-            unseen = unseen[~unseen.isin(c.categories)]
-            if len(unseen):
-                counts = unseen.value_counts().head(3).to_dict()
-                found.append(
-                    f"{where}: column {c.name!r} has {len(unseen)} value(s) in categories never seen in "
-                    f"training {counts}; they are encoded as infrequent"
-                )
+        if c.name in df.columns:
+            for r in rules_of(c, hard=False):
+                if (mask := r.broken(c, df[c.name])).any():
+                    n = int(mask.sum())
+                    found.append(f"{where}: column {c.name!r} has {n} {r.say(c, df[c.name], mask)}")
     for msg in found:
         warnings.warn(msg, stacklevel=2)
     return found

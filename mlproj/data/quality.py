@@ -405,11 +405,12 @@ def check_quality(
     X = df.drop(columns=[target]) if target is not None else df
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the findings below name the columns it drops
-        types = infer_column_types(X, id_unique_ratio=s.id_unique_ratio, row_index=find_row_index(X))
+        t = get_task(task) if task != "auto" else None  # a bound task knows its role columns
+        roles = dict(t.columns) if t else {}
+        row_index = find_row_index(X.drop(columns=list(roles.values()), errors="ignore"))
+        types = infer_column_types(X, id_unique_ratio=s.id_unique_ratio, row_index=row_index, roles=roles)
     has_target = target is not None and df[target].notna().any()
-    if task != "auto":
-        t = get_task(task)
-    else:
+    if task == "auto":
         t = get_task(infer_task(df[target])[0]) if has_target else None
     # ID-like text may be numbers or dates with typos: unique values, read as text
     text = [
@@ -424,6 +425,7 @@ def check_quality(
     )
     findings = [
         *(_check_target(df[target], t, s) if target is not None else []),
+        *(_check_roles(X, df[target], t) if t and t.columns and target is not None else []),
         *_check_duplicates(df, s),
         *(_check_overlap(df, target, t, test_size, random_state) if has_target and t else []),
         *_check_missing(X, types, s),
@@ -437,6 +439,14 @@ def check_quality(
         *_check_outliers(df, numeric, s),
     ]
     return QualityReport(findings, len(df), df.shape[1], target, t.name if t else None)
+
+
+def _check_roles(X: pd.DataFrame, y: pd.Series, task: Task) -> list[Finding]:
+    "The task's findings about its role columns (a query id, a user id), each naming its column."
+    return [
+        Finding(sev, check, next(iter(task.columns.values())), msg, value)
+        for sev, check, msg, value in task.role_findings(X, y)
+    ]
 
 # %% ../../nbs/data/02_quality.ipynb #ffb9094b
 def profile_columns(

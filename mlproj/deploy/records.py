@@ -10,11 +10,10 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from datetime import date, datetime
 from typing import Any
 
 from ..core.errors import MlprojError
-from ..data.contracts import DataContract
+from ..data.contracts import DataContract, request_field, rules_of
 
 # %% auto #0
 __all__ = ['MLFLOW_KEYS', 'record_model', 'BadRequest', 'RecordParser', 'warning_lines', 'mlflow_records', 'csv_records',
@@ -32,22 +31,12 @@ def record_model(
     from pydantic import ConfigDict, Field, create_model
 
     fields = {}
-    for i, c in enumerate(contract.columns):
-        if c.kind == "dropped":
-            fields[_field_name(i)] = (Any, Field(None, alias=c.name, description="not used by the model"))
-            continue
-        if c.kind == "numeric":
-            rng = f"; training range {c.min:g} to {c.max:g}" if c.min is not None else ""
-            typ, extra = float | None, {"allow_inf_nan": False, "description": f"number{rng}"}
-        elif c.kind == "categorical":
-            levels = f"; seen in training: {', '.join(c.categories[:20])}" if c.categories else ""
-            ex = {"examples": [c.categories[0]]} if c.categories else {}
-            typ, extra = str | None, {"description": f"category{levels}", **ex}
-        elif c.kind == "boolean":
-            typ, extra = bool | None, {"description": "true or false"}
-        else:
-            typ, extra = datetime | date | None, {"description": "date or date-time, ISO 8601"}
-        fields[_field_name(i)] = (typ, Field(..., alias=c.name, **extra))
+    for i, c in enumerate(
+        contract.columns
+    ):  # each column's type and description: `data.contracts.request_field`
+        typ, extra = request_field(c)
+        default = extra.pop("default", ...)
+        fields[_field_name(i)] = (typ, Field(default, alias=c.name, **extra))
     config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=False)
     return create_model("Record", __config__=config, **fields)
 
@@ -70,10 +59,8 @@ class RecordParser:
         self.Record = record_model(contract)
         self.adapter = TypeAdapter(list[self.Record])
         self.names = {_field_name(i): c.name for i, c in enumerate(contract.columns)}
-        used = [c for c in contract.columns if c.kind != "dropped"]
-        self.levels = {c.name: set(c.categories) for c in used if c.kind == "categorical" and c.categories}
-        self.ranges = {c.name: (c.min, c.max) for c in used if c.kind == "numeric" and c.min is not None}
-        self.not_null = [c.name for c in used if not c.nullable]
+        # the soft rules of `data.contracts.RULES` each column must follow, in their one-value form
+        self.soft = [(c, r) for c in contract.columns for r in rules_of(c, hard=False)]
 
     def records(
         self,
@@ -143,19 +130,11 @@ class RecordParser:
             counts[col, what] = counts.get((col, what), 0) + 1
 
         known = set(self.names.values())
-        for r in records:
-            for col, levels in self.levels.items():
-                v = r.get(col)
-                if v is not None and v not in levels:
-                    add(col, "unseen category")
-            for col, (lo, hi) in self.ranges.items():
-                v = r.get(col)
-                if v is not None and not lo <= v <= hi:
-                    add(col, "outside the training range")
-            for col in self.not_null:
-                if r.get(col) is None:
-                    add(col, "missing (never missing in training)")
-            for col in r.keys() - known:
+        for rec in records:
+            for c, rule in self.soft:
+                if rule.one(c, rec.get(c.name)):
+                    add(c.name, rule.what)
+            for col in rec.keys() - known:
                 add(col, "unknown field, ignored")
         return counts
 

@@ -23,7 +23,7 @@ from ..core.errors import ConfigError, DataError, SchemaError
 from ..core.io import logger, progress, publish
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
-from ..data.contracts import DataContract
+from ..data.contracts import DataContract, count_warnings, reject_reasons
 from .compiled import CompiledModel, compile_predictor, tree_compiler_version
 from mlproj.deploy.inference import (
     TOLERANCE,
@@ -37,35 +37,7 @@ from ..lifecycle.artifacts import MODEL_FILE, verify_artifact
 from ..lifecycle.registry import load_model, resolve_model
 
 # %% auto #0
-__all__ = ['CHECK_ROWS', 'COMPILE_ROWS', 'reject_reasons', 'ScoreResult', 'score_file']
-
-# %% ../../nbs/deploy/01_score.ipynb #7fb9aeae
-def reject_reasons(
-    chunk: pd.DataFrame,  # Rows to check
-    contract: DataContract,  # The model's contract
-) -> pd.Series:  # Reason per rejected row (index: row number); empty if every row is fine
-    "Return why each row of `chunk` that breaks a hard rule of `contract` cannot be scored."
-    reasons: dict[object, list[str]] = {}
-
-    def flag(mask, col, what):
-        if not mask.any():  # the usual case: skip the row-by-row part
-            return
-        for i, v in chunk.loc[mask, col].items():
-            reasons.setdefault(i, []).append(f"column {col!r}: {what} ({v!r})")
-
-    for c in contract.columns:
-        if c.kind == "dropped" or c.name not in chunk.columns:
-            continue
-        s = chunk[c.name]
-        if c.kind == "numeric":
-            v = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s.astype(float)
-            flag(v.isna() & s.notna(), c.name, "not a number")
-            flag(np.isinf(v.to_numpy(dtype=float, na_value=np.nan)), c.name, "infinite")
-        elif c.kind == "boolean" and not pd.api.types.is_bool_dtype(s):
-            # True, False, 1, 0, 1.0, 0.0 and any casing of 'true' and 'false' pass
-            ok = s.isna() | s.isin([True, False]) | s.astype(str).str.lower().isin(["true", "false"])
-            flag(~ok, c.name, "not True/False")
-    return pd.Series({i: "; ".join(r) for i, r in sorted(reasons.items())}, dtype=object)
+__all__ = ['CHECK_ROWS', 'COMPILE_ROWS', 'ScoreResult', 'score_file']
 
 # %% ../../nbs/deploy/01_score.ipynb #1060bb4e
 _ROW = "row"  # the column naming each output row's input row when the data has no ID columns
@@ -136,24 +108,6 @@ def _peak_rss_mib() -> int:
         import resource
 
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
-
-
-def _count_warnings(X: pd.DataFrame, contract: DataContract, counts: dict) -> None:
-    for c in contract.columns:
-        if c.name not in X.columns or c.kind == "dropped":
-            continue
-        s = X[c.name]
-        if c.kind == "categorical" and c.categories is not None:
-            n = int((~s.dropna().astype(str).isin(c.categories)).sum())
-            key = f"{c.name}: unseen categories"
-        elif c.kind == "numeric" and c.min is not None:
-            v = pd.to_numeric(s, errors="coerce")
-            n = int(((v < c.min) | (v > c.max)).sum())
-            key = f"{c.name}: outside the training range"
-        else:
-            continue
-        if n:
-            counts[key] = counts.get(key, 0) + n
 
 
 CHECK_ROWS = 100  # rows scored both ways before the fast path scores a chunk whose column types are new
@@ -382,7 +336,7 @@ def _score_chunks(
                 result.rows_rejected += len(bad)
                 chunk = chunk.drop(index=bad.index)
             if not chunk.empty:
-                _count_warnings(chunk, contract, result.warnings)
+                count_warnings(chunk, contract, result.warnings)
                 preds = scorer(chunk, _ids(chunk, result))
                 written.result()
                 written = writing.submit(table.write, preds)

@@ -19,7 +19,7 @@ __all__ = ['TRUSTED_PREFIXES', 'HISTORY_TAG', 'skops_trusted_types', 'alias_vers
            'register_version']
 
 # %% ../../nbs/lifecycle/06_models.ipynb #bb00171a
-TRUSTED_PREFIXES = ("mlproj.", "sklearn.", "numpy.", "scipy.")
+TRUSTED_PREFIXES = ("mlproj.", "sklearn.", "numpy.", "scipy.", "lightgbm.", "collections.OrderedDict")
 
 
 def skops_trusted_types(

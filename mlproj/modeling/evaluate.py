@@ -129,7 +129,7 @@ def cross_validate_model(
     cv = task.cv(n_splits, random_state)
     rows = []
     for train_idx, val_idx in progress(cv.split(X, y, task.groups(X)), desc=desc, total=n_splits):
-        fitted = clone(model).fit(X.iloc[train_idx], y.iloc[train_idx])
+        fitted = task.fit(clone(model), X.iloc[train_idx], y.iloc[train_idx])
         p = task.align(task.predict(fitted, X.iloc[val_idx], y.iloc[val_idx]), y)
         rows.append(fast_metrics(task, p))
     return pd.DataFrame(rows).rename_axis("fold")
@@ -157,16 +157,19 @@ def permutation_importance_table(
 
     task = get_task(task)
     classes = np.asarray(model.classes_) if task.has_classes else None
+    groups = task.groups(X)  # a ranking's queries: scored whole, so every row is kept
+    groups = None if groups is None else groups.to_numpy()
 
     def predict_out(frame):
         return model.predict_proba(frame) if task.has_classes else model.predict(frame)
 
-    baseline = task.importance_score(y.to_numpy(), predict_out(X), classes)
+    baseline = task.importance_score(y.to_numpy(), predict_out(X), classes, groups)
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
     n = len(X)
-    n_rows = int(min(1.0, max_rows / n) * n)
+    n_rows = n if groups is not None else int(min(1.0, max_rows / n) * n)
     rows = []
-    for col in X.columns:
+    columns = [c for c in X.columns if c not in task.role_columns()]
+    for col in columns:
         rs = check_random_state(seed)  # the same draws as sklearn.inspection.permutation_importance
         if n_rows < n:
             idx = sample_without_replacement(n, n_rows, random_state=rs)
@@ -187,14 +190,14 @@ def permutation_importance_table(
         m = len(Xs)
         rows.append(
             [
-                baseline - task.importance_score(ys, out[r * m : (r + 1) * m], classes)
+                baseline - task.importance_score(ys, out[r * m : (r + 1) * m], classes, groups)
                 for r in range(n_repeats)
             ]
         )
     scores = np.array(rows)
     table = pd.DataFrame(
         {"importance_mean": scores.mean(axis=1), "importance_std": scores.std(axis=1)},
-        index=pd.Index(X.columns, name="feature"),
+        index=pd.Index(columns, name="feature"),
     )
     return table.sort_values("importance_mean", ascending=False)
 

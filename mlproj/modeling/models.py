@@ -115,7 +115,8 @@ def make_model(
         )
     est.set_params(**params)
     try:
-        est._validate_params()
+        if hasattr(est, "_parameter_constraints"):  # scikit-learn's own; LightGBM declares none
+            est._validate_params()
     except InvalidParameterError as e:
         raise ConfigError(f"bad --set value for {type(est).__name__}: {e}") from None
     pre = make_preprocessor(types, scale=spec.scale)

@@ -83,13 +83,14 @@ class ModelReport:
         data: str,
         target: str = "",
         task: str = "auto",
-        model: str = "hgb",
+        model: str = "auto",
         overrides: str = "",
         seed: int = 0,
         test_size: float = 0.2,
         cv_folds: int = 5,
         n_bootstrap: int = 200,
         out_dir: str = "",
+        columns: str = "",  # role columns as `role=column,...`, e.g. "group=qid"
     ) -> ModelReport:
         "Train `model` on `data` (not saved as an artifact: that is `mlproj train`'s job) and wrap the result."
         with _report_quiet():
@@ -103,6 +104,7 @@ class ModelReport:
                 test_size=test_size,
                 cv_folds=cv_folds,
                 n_bootstrap=n_bootstrap,
+                columns=dict(kv.split("=", 1) for kv in columns.split(",") if "=" in kv) or None,
                 save=False,
             )
         return cls(result, out_dir)

@@ -232,7 +232,7 @@ class Classification(Task):
             "f1": f1(p.classes[1]) if k == 2 else np.mean([f1(c) for c in p.classes], axis=0),
         }
 
-    def importance_score(self, y: np.ndarray, out: np.ndarray, classes) -> float:
+    def importance_score(self, y: np.ndarray, out: np.ndarray, classes, groups=None) -> float:
         from sklearn.metrics import roc_auc_score
 
         if len(classes) == 2:

@@ -103,7 +103,7 @@ class Regression(Task):
             r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
         return {"rmse": np.sqrt(ss_res / n), "mae": W @ np.abs(err) / n, "r2": r2}
 
-    def importance_score(self, y: np.ndarray, out: np.ndarray, classes) -> float:
+    def importance_score(self, y: np.ndarray, out: np.ndarray, classes, groups=None) -> float:
         from sklearn.metrics import root_mean_squared_error
 
         return -float(root_mean_squared_error(y, out))

@@ -7,11 +7,13 @@ Docs: https://mlproj.github.io/mlproj/workflows/train.html.md"""
 # %% ../../nbs/workflows/00_train.ipynb #05ef6f60
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,15 @@ from mlproj.data.contracts import (
     infer_column_types,
     infer_contract,
 )
-from ..data.sources import default_target, hash_frame, infer_task, load_data, require_target, split_data
+from mlproj.data.sources import (
+    DATASETS,
+    default_target,
+    hash_frame,
+    infer_task,
+    load_data,
+    require_target,
+    split_data,
+)
 from mlproj.lifecycle.artifacts import (
     check_feature_names,
     git_state,
@@ -68,14 +78,16 @@ class TrainInputs:
     model: str
     params: dict
     data_hash: str
+    columns: dict = field(default_factory=dict)  # role -> column, the task's roles only
 
 
 def resolve_inputs(
     data: str,  # Embedded dataset name or file path
     target: str | None = None,  # Target column; default: the embedded dataset's
     task: str = "auto",  # 'auto' infers it from the target
-    model: str = "hgb",  # Model name
+    model: str = "auto",  # Model name; auto: the task's default
     params: dict | str | list | None = None,  # Overrides: a dict, 'k=v,k=v' or ['k=v', ...]
+    columns: Mapping[str, str] | None = None,  # Role -> column (`--group`, `--user`, ...)
 ) -> TrainInputs:
     "Load the data and check target, task, model and overrides; raise a clear `MlprojError` for any bad one."
     df = load_data(data)
@@ -92,10 +104,41 @@ def resolve_inputs(
     else:
         get_task(task).check_target(df[target].dropna())
         reason = "given"
+    embedded = DATASETS.get(str(data))  # an embedded dataset names its own role columns
+    columns = {**(embedded.columns if embedded else {}), **dict(columns or {})}
+    columns = _check_roles(df, get_task(task), columns, target, str(data))
     params = params if isinstance(params, dict) else parse_overrides(params)
-    name = get_model_spec(task, model).name
+    name = get_model_spec(task, get_task(task).default_model if model == "auto" else model).name
     make_model(task, name, ColumnTypes(numeric=["_"]), params)  # checks the overrides, fits nothing
-    return TrainInputs(df, str(data), target, task, reason, name, params, hash_frame(df))
+    return TrainInputs(df, str(data), target, task, reason, name, params, hash_frame(df), columns)
+
+
+def _check_roles(df: pd.DataFrame, task, columns: dict, target: str, where: str) -> dict[str, str]:
+    "Return the role columns `task` needs from `columns`, each checked against `df`; warn about unused ones."
+    unused = {r: c for r, c in columns.items() if r not in task.roles}
+    if unused:
+        flags = ", ".join(f"--{r} {c}" for r, c in unused.items())
+        warnings.warn(f"ignoring {flags}: task {task.name!r} has no such column role.", stacklevel=3)
+    columns = {r: c for r, c in columns.items() if r in task.roles}
+    task.bind(columns)  # raises when a role is not named
+    for role, col in columns.items():
+        if col == target:
+            raise ConfigError(f"--{role} {col!r} is also the target; the {role} column must be another one.")
+        if col not in df.columns:
+            hint = difflib.get_close_matches(col, list(map(str, df.columns)), n=1)
+            raise DataError(
+                f"{role} column {col!r} (--{role}) is not in {where}"
+                + (
+                    f"; did you mean {hint[0]!r}?"
+                    if hint
+                    else f"; its columns: {list(map(str, df.columns))[:20]}."
+                )
+            )
+        if df[col].isna().all():
+            raise DataError(
+                f"{role} column {col!r} in {where} has no values (all {len(df)} are missing); pass another --{role}."
+            )
+    return columns
 
 # %% ../../nbs/workflows/00_train.ipynb #dd829748
 @dataclass
@@ -185,18 +228,11 @@ class TrainResult:
 # %% ../../nbs/workflows/00_train.ipynb #7ccb5dce
 def fit_and_evaluate(
     df: pd.DataFrame,  # All labelled data
-    target: str,  # Target column
-    task: str,  # Task name
-    model: str = "hgb",  # Model name
-    params: dict | None = None,  # Estimator overrides
-    seed: int = 0,  # Seeds the split, folds, model and bootstrap
-    test_size: float = 0.2,  # Holdout fraction
-    cv_folds: int = 5,  # K of K-fold CV
-    n_bootstrap: int = 200,  # Bootstrap resamples for holdout CIs
+    spec: RunSpec,  # The run: target, task (its roles and options), model, overrides, seed, split, folds, bootstrap
     n_threads: int = 0,  # Thread cap for BLAS/OpenMP; 0 = one per core
     on_fitted=None,  # Called with the refitted model as soon as it exists (tracking hands it over early)
 ) -> dict:  # The fields of a `TrainResult` that depend only on these arguments
-    "Split, cross-validate, refit and evaluate `model` beside the dummy baseline; return all results."
+    "Split, cross-validate, refit and evaluate the spec's model beside the dummy baseline; return all results."
     from sklearn.pipeline import Pipeline
     from threadpoolctl import threadpool_limits
 
@@ -207,38 +243,39 @@ def fit_and_evaluate(
         timings[name] = round(time.perf_counter() - t0, 4)
         t0 = time.perf_counter()
 
+    task, target, seed = spec.task_object(), spec.target, spec.seed
     with threadpool_limits(limits=n_threads or None):
-        row_index = find_row_index(df.drop(columns=[target]))  # on all rows: a split breaks the range
-        split = split_data(df, target, task, test_size=test_size, random_state=seed, cv_folds=cv_folds)
-        types = infer_column_types(split.X_train, row_index=row_index)
-        contract = infer_contract(pd.concat([split.X_train, split.y_train], axis=1), target, task, types)
-        est = make_model(task, model, types, params, random_state=seed)
+        # row numbers are found on all rows (a split breaks the range); role columns are not features
+        row_index = find_row_index(df.drop(columns=[target, *task.role_columns()]))
+        split = split_data(df, target, task, spec.test_size, seed, spec.cv_folds)
+        types = infer_column_types(split.X_train, row_index=row_index, roles=task.columns)
+        contract = infer_contract(pd.concat([split.X_train, split.y_train], axis=1), target, task.name, types)
+        est = make_model(task, spec.model, types, dict(spec.params), random_state=seed)
         base = Pipeline([("model", get_model_spec(task, "dummy").make(seed))])
         lap("prepare")
+        X, y, k = split.X_train, split.y_train, spec.cv_folds
         folds = pd.concat(
             {
-                "model": cross_validate_model(est, split.X_train, split.y_train, task, cv_folds, seed),
-                "baseline": cross_validate_model(
-                    base, split.X_train, split.y_train, task, cv_folds, seed, desc="baseline CV"
-                ),
+                "model": cross_validate_model(est, X, y, task, k, seed),
+                "baseline": cross_validate_model(base, X, y, task, k, seed, desc="baseline CV"),
             },
             names=["who"],
         )
         lap("cross_validate")
-        est.fit(split.X_train, split.y_train)
+        task.fit(est, X, y)
         if on_fitted is not None:
             on_fitted(est)
         # While another process serializes the model (on_fitted), one thread here: OpenMP threads that
         # must wait for a descheduled sibling at every barrier cost far more than the second core gives.
         with threadpool_limits(limits=1) if on_fitted is not None else nullcontext():
-            base.fit(split.X_train, split.y_train)
+            task.fit(base, X, y)
             lap("fit")
             preds = predict(est, split.X_test, split.y_test, task)
             base_preds = predict(base, split.X_test, split.y_test, task)
             holdout = pd.concat(
                 [
-                    bootstrap_metrics(task, preds, n_bootstrap, seed).assign(model="model"),
-                    bootstrap_metrics(task, base_preds, n_bootstrap, seed).assign(model="baseline"),
+                    bootstrap_metrics(task, preds, spec.n_bootstrap, seed).assign(model="model"),
+                    bootstrap_metrics(task, base_preds, spec.n_bootstrap, seed).assign(model="baseline"),
                 ]
             )
             lap("holdout")
@@ -265,38 +302,24 @@ def fit_and_evaluate(
     )
 
 # %% ../../nbs/workflows/00_train.ipynb #32996338
-def _cached_fit_and_evaluate(cache_dir: Path | None, data_hash: str, **kwargs) -> tuple[dict, bool]:
+def _cached_fit_and_evaluate(
+    cache_dir: Path | None, data_hash: str, df: pd.DataFrame, spec: RunSpec, n_threads: int, on_fitted=None
+) -> tuple[dict, bool]:
     "Run `fit_and_evaluate` through a joblib cache in `cache_dir` (if given); return (result, was_cached)."
     if cache_dir is None:
-        return fit_and_evaluate(**kwargs), False
+        return fit_and_evaluate(df, spec, n_threads, on_fitted), False
     from joblib import Memory
 
     memory = Memory(cache_dir, verbose=0)
-    cached_fn = memory.cache(_fit_and_evaluate_keyed, ignore=["df", "on_fitted"])
-    args = dict(data_hash=data_hash, code_version=code_version(), **kwargs)
-    hit = cached_fn.check_call_in_cache(**args)
-    return cached_fn(**args), hit
+    cached_fn = memory.cache(_fit_and_evaluate_keyed, ignore=["df", "spec", "on_fitted"])
+    args = dict(key=spec.cache_key(), data_hash=data_hash, code_version=code_version(), n_threads=n_threads)
+    hit = cached_fn.check_call_in_cache(df=df, spec=spec, on_fitted=on_fitted, **args)
+    return cached_fn(df=df, spec=spec, on_fitted=on_fitted, **args), hit
 
 
-def _fit_and_evaluate_keyed(
-    data_hash,
-    code_version,
-    df,
-    target,
-    task,
-    model,
-    params,
-    seed,
-    test_size,
-    cv_folds,
-    n_bootstrap,
-    n_threads,
-    on_fitted=None,
-) -> dict:
-    "`fit_and_evaluate` with the data's hash and the code version as cache keys (the frame itself is not hashed)."
-    return fit_and_evaluate(
-        df, target, task, model, params, seed, test_size, cv_folds, n_bootstrap, n_threads, on_fitted
-    )
+def _fit_and_evaluate_keyed(key, data_hash, code_version, n_threads, df, spec, on_fitted=None) -> dict:
+    "`fit_and_evaluate` keyed by the spec's cache key, the data's hash and the code version (not the frame)."
+    return fit_and_evaluate(df, spec, n_threads, on_fitted)
 
 
 def train(
@@ -309,6 +332,8 @@ def train(
     test_size: float | None = None,  # Holdout fraction
     cv_folds: int | None = None,  # K of K-fold CV
     n_bootstrap: int | None = None,  # Bootstrap resamples
+    columns: Mapping[str, str]
+    | None = None,  # Role -> column, e.g. {"group": "qid"}; default: `[data]` roles
     settings: Settings | None = None,  # Settings to fall back on; loaded from the project if `None`
     save: bool = True,  # Save the artifact under the settings' models_dir
     models_dir: str | Path | None = None,  # Override the settings' models_dir
@@ -331,7 +356,7 @@ def train(
     with run or nullcontext():
         given = RunSpec.from_settings(
             s, data=data, target=target, task=task, model=model, seed=seed, test_size=test_size,
-            cv_folds=cv_folds, n_bootstrap=n_bootstrap,
+            cv_folds=cv_folds, n_bootstrap=n_bootstrap, columns=columns,
         )  # fmt: skip
         result = _train(
             given,
@@ -385,7 +410,11 @@ def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: s
         example = Path(d) / "example.pkl"
         result.example.to_pickle(example)
         return run.finish(
-            params={**result.settings, "model_params": result.params},
+            # the run spec's fields as `run.*` (RunSpec.to_mlflow_params), the other settings by section
+            params={
+                **{k: v for k, v in result.settings.items() if k != "run"},
+                **RunSpec.from_dict(result.settings["run"]).to_mlflow_params(),
+            },
             metrics=metrics_to_log(result.metrics()),
             tags=tags,
             artifacts={"artifact": result.artifact_dir},
@@ -410,7 +439,7 @@ def _check_data(inputs: TrainInputs, spec: RunSpec, s: Settings):
     quality = check_quality(
         inputs.df,
         target=inputs.target,
-        task=inputs.task,
+        task=spec.task_object(),
         settings=s.quality,
         test_size=spec.test_size,
         random_state=spec.seed,
@@ -454,6 +483,7 @@ def _save(result: TrainResult, s: Settings, models_dir) -> Path:
             "boolean": c.boolean,
             "datetime": c.datetime,
             "dropped": c.dropped,
+            "roles": c.roles,
         },
     }
     folder = save_artifact(
@@ -479,9 +509,15 @@ def _train(
     run_id: str,
     run: TrackedRun | None = None,
 ) -> TrainResult:
-    inputs = resolve_inputs(given.data, given.target or None, given.task, given.model, params)
+    inputs = resolve_inputs(given.data, given.target or None, given.task, given.model, params, given.columns)
     spec = given.replace(
-        data=inputs.data, target=inputs.target, task=inputs.task, model=inputs.model, params=inputs.params
+        data=inputs.data,
+        target=inputs.target,
+        task=inputs.task,
+        model=inputs.model,
+        params=inputs.params,
+        columns=inputs.columns,
+        options=dict(s.tasks.get(inputs.task, {})) | dict(given.options if given.task == inputs.task else {}),
     )
     quality = _check_data(inputs, spec, s) if check else None
     if run is not None:
@@ -490,9 +526,8 @@ def _train(
     t = time.perf_counter()
     example = inputs.df.drop(columns=[inputs.target]).head(5)
     on_fitted = (lambda est: run.model_ready(est, example)) if run is not None and save else None
-    kwargs = {k: v for k, v in spec.to_dict().items() if k not in ("data", "schema_version")}
     out, cached = _cached_fit_and_evaluate(
-        cache_dir, inputs.data_hash, df=inputs.df, n_threads=s.train.n_threads, on_fitted=on_fitted, **kwargs
+        cache_dir, inputs.data_hash, inputs.df, spec, s.train.n_threads, on_fitted
     )
     if cached:
         logger.info(f"reused cached results for data {inputs.data_hash[:12]} ({cache_dir})")

@@ -52,7 +52,7 @@ class QuantileRegression(Task):
         loss = np.where(diff >= 0, ALPHA * diff, (ALPHA - 1) * diff)
         return {"pinball": W @ loss / n, "coverage_gap": np.abs(W @ (diff <= 0).astype(float) / n - ALPHA)}
 
-    def importance_score(self, y, out, classes) -> float:
+    def importance_score(self, y, out, classes, groups=None) -> float:
         diff = np.asarray(y, dtype=float) - out
         return -float(np.mean(np.where(diff >= 0, ALPHA * diff, (ALPHA - 1) * diff)))
 
