@@ -1,4 +1,4 @@
-"""Recommendation: popularity, item-kNN, EASE, ALS and the default (`Auto`) side by side, plus scoring speed.
+"""Recommendation: popularity, item-kNN, EASE, ALS, RP3beta, the default and `Auto` side by side, plus scoring speed.
 
     .venv/bin/python benchmarks/recommend.py [--repeats 3] [--json PATH] [--skip-real]
 
@@ -16,10 +16,14 @@ benchmarks/.data/ (git-ignored), then the one file is extracted and its SHA-256 
 so it is downloaded at benchmark time and never committed. Every rating counts as a positive.
 
 Generated data: `make_interactions(n_users=5000, n_items=2000, seed=0)` (~150k interactions).
-Fit time: median of `--repeats` fits (wall clock, 2 threads for ALS). Peak memory: tracemalloc's peak of one
-extra fit (numpy and Python allocations; `implicit`'s C++ buffers are not seen).
-Scoring: ALS and item-kNN fitted on `make_interactions(10000, 10000)`, top-10 for all 10,000 users (seen items
-excluded), and the p50/p95 of 1,000 single-user calls (row slicing included).
+The default is `make_recommender("default")` (`DEFAULT_MODEL`); its row is labelled with the model it is.
+`Auto` is the grid search (several models fitted on an inner temporal split), shown for reference.
+Fit time: median of `--repeats` fits, with the min-max spread; the models take turns (round r fits every model
+once) so a slow spell of a shared machine hits them alike. Wall clock, 2 threads for ALS, BLAS as configured.
+Peak memory: tracemalloc's peak of one extra fit (numpy and Python allocations; `implicit`'s C++ buffers are not
+seen).
+Scoring: the default, ALS and item-kNN fitted on `make_interactions(10000, 10000)` (with its times), top-10 for
+all 10,000 users (seen items excluded), and the p50/p95 of 1,000 single-user calls (row slicing included).
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ sys.path.insert(0, str(ROOT))
 
 from mlproj.modeling.recommenders import (  # noqa: E402
     ALS,
+    DEFAULT_MODEL,
     EASE,
     Auto,
     Interactions,
     ItemKNN,
     Popularity,
+    RP3Beta,
     evaluate_recommender,
     make_interactions,
+    make_recommender,
     temporal_split,
 )
 
@@ -82,18 +89,30 @@ def load_movielens() -> pd.DataFrame:
     return df
 
 
-def timed_fit(make, X, times, repeats: int):
-    "Fit `make()` `repeats` times; return the last model, the median seconds and the tracemalloc peak (MB)."
-    seconds = []
+def default_label() -> str:
+    "The default's row label: `DEFAULT_MODEL` and the parameters of `make_recommender('default')`."
+    est = make_recommender("default")
+    params = ", ".join(f"{k}={v}" for k, v in est.get_params().items())
+    return f"default = {DEFAULT_MODEL} ({params})"
+
+
+def timed_fits(models: dict, X, times, repeats: int) -> dict:
+    "Fit every model `repeats` times, taking turns; per label the last model, the fit seconds and a tracemalloc peak (MB)."
+    seconds = {label: [] for label in models}
+    fitted = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        model = make().fit(X, times)
-        seconds.append(time.perf_counter() - t0)
-    tracemalloc.start()
-    make().fit(X, times)
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return model, statistics.median(seconds), peak
+        for label, make in models.items():
+            t0 = time.perf_counter()
+            fitted[label] = make().fit(X, times)
+            seconds[label].append(time.perf_counter() - t0)
+    out = {}
+    for label, make in models.items():
+        tracemalloc.start()
+        make().fit(X, times)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        out[label] = (fitted[label], seconds[label], peak)
+    return out
 
 
 def compare(name: str, df: pd.DataFrame, repeats: int) -> list[dict]:
@@ -111,20 +130,26 @@ def compare(name: str, df: pd.DataFrame, repeats: int) -> list[dict]:
         "item-kNN (100)": lambda: ItemKNN(n_neighbors=100),
         "EASE (l2=200)": lambda: EASE(l2=200.0),
         "ALS (64 factors)": lambda: ALS(factors=64),
-        "default (Auto)": Auto,
+        "RP3beta, no recency": lambda: RP3Beta(half_life=None),
+        default_label(): lambda: make_recommender("default"),
+        "auto (grid search)": Auto,
     }
     rows = []
-    for label, make in models.items():
-        model, seconds, peak = timed_fit(make, split.train, split.train_times, repeats)
+    for label, (model, seconds, peak) in timed_fits(models, split.train, split.train_times, repeats).items():
         m = evaluate_recommender(model, split, k=10)
         row = {"data": name, "model": label, **{k: round(v, 4) for k, v in m.items()}}
-        row.update(fit_s=round(seconds, 3), peak_mb=round(peak, 1))
+        row.update(
+            fit_s=round(statistics.median(seconds), 3),
+            fit_range=f"{min(seconds):.3f}-{max(seconds):.3f}",
+            peak_mb=round(peak, 1),
+        )
         if isinstance(model, Auto):
             row["chosen"] = f"{model.best_name_} {model.best_.get_params()}"
             row["selection"] = model.results_[["model", "ndcg@10", "seconds"]].round(4).to_dict("records")
         rows.append(row)
         print(
-            f"  {label:18s} ndcg@10={m['ndcg@10']:.4f} recall@10={m['recall@10']:.4f} fit={seconds:.3f}s",
+            f"  {label:18s} ndcg@10={m['ndcg@10']:.4f} recall@10={m['recall@10']:.4f} "
+            f"fit={row['fit_s']:.3f}s ({row['fit_range']})",
             flush=True,
         )
     return rows
@@ -133,17 +158,19 @@ def compare(name: str, df: pd.DataFrame, repeats: int) -> list[dict]:
 def scoring_speed(n_users: int = 10_000, n_items: int = 10_000) -> list[dict]:
     "Top-10 for every user of a generated `n_users` x `n_items` set, and single-user latency."
     df = make_interactions(n_users=n_users, n_items=n_items, seed=0)
-    X = Interactions.from_frame(df, user="user", item="item").matrix
+    data = Interactions.from_frame(df, user="user", item="item", time="time")
+    X = data.matrix
     print(f"\nscoring: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} positives", flush=True)
     users = np.arange(X.shape[0])
     rng = np.random.default_rng(0)
     rows = []
     for label, model in {
+        f"default = {DEFAULT_MODEL}": make_recommender("default"),
         "ALS (64 factors)": ALS(factors=64),
         "item-kNN (100)": ItemKNN(n_neighbors=100),
     }.items():
         t0 = time.perf_counter()
-        model.fit(X)
+        model.fit(X, data.times)
         fit_s = time.perf_counter() - t0
         batch = []
         for _ in range(3):
@@ -191,16 +218,18 @@ def main() -> None:
     )
     speed = scoring_speed()
 
-    cols = ["data", "model", "ndcg@10", "recall@10", "map@10", "coverage", "fit_s", "peak_mb"]
+    cols = ["data", "model", "ndcg@10", "recall@10", "map@10", "coverage", "fit_s", "fit_range", "peak_mb"]
     table = pd.DataFrame(rows)
     print("\n" + markdown(table[cols]))
+    label = default_label()
     for data, sub in table.groupby("data", sort=False):
-        ease, auto = sub.set_index("model").loc["EASE (l2=200)"], sub.set_index("model").loc["default (Auto)"]
+        by = sub.set_index("model")
+        ease, default, auto = by.loc["EASE (l2=200)"], by.loc[label], by.loc["auto (grid search)"]
         print(
-            f"\n{data}: default chose {auto['chosen']}; NDCG@10 {auto['ndcg@10']:.4f} vs EASE {ease['ndcg@10']:.4f} "
-            f"({'met' if auto['ndcg@10'] >= ease['ndcg@10'] else 'NOT met'}); fit {auto['fit_s']:.3f}s vs EASE "
-            f"{ease['fit_s']:.3f}s = {auto['fit_s'] / ease['fit_s']:.2f}x (target <= 0.25x: "
-            f"{'met' if auto['fit_s'] <= ease['fit_s'] / 4 else 'NOT met'})"
+            f"\n{data}: default {DEFAULT_MODEL}: NDCG@10 {default['ndcg@10']:.4f} vs EASE {ease['ndcg@10']:.4f} "
+            f"({'met' if default['ndcg@10'] >= ease['ndcg@10'] else 'NOT met'}); fit {default['fit_s']:.3f}s vs "
+            f"EASE {ease['fit_s']:.3f}s = {default['fit_s'] / ease['fit_s']:.2f}x (target <= 0.25x: "
+            f"{'met' if default['fit_s'] <= ease['fit_s'] / 4 else 'NOT met'}); auto chose {auto['chosen']}"
         )
     print("\n" + markdown(pd.DataFrame(speed)))
     if args.json:

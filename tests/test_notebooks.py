@@ -7,7 +7,7 @@ from conftest import ROOT
 from nbdev.config import get_config
 from nbdev.test import test_nb as run_notebook  # renamed so pytest does not collect it
 
-NOTEBOOKS = sorted((ROOT / "nbs").rglob("[0-9]*.ipynb"))  # nbs/<subpackage>/NN_module.ipynb, and nbs/NN_*.ipynb
+NOTEBOOKS = sorted([*(ROOT / "nbs").rglob("[0-9]*.ipynb"), *(ROOT / "nbs" / "tutorials").glob("*.ipynb")])  # modules, and lessons
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def _report_params(args: argparse.Namespace, s, declared) -> dict:
     spec = RunSpec.from_settings(s)  # the template's parameters are the run spec's fields
     values = {f.name: getattr(spec, f.name) for f in RunSpec.settable()}
     values["overrides"] = ",".join(args.overrides)
-    values["columns"] = ",".join(f"{r}={c}" for r, c in spec.columns.items())
+    values["columns"] = ",".join(f"{r}:{c}" for r, c in spec.columns.items())
     params = {k: v for k, v in values.items() if k in declared}
     params.update(dict(args.param))
     return params

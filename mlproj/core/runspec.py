@@ -136,6 +136,19 @@ class RunSpec:
         del key["data"]
         return key
 
+    @classmethod
+    def task_of(
+        cls,
+        meta: Mapping,  # An artifact's metadata.json
+    ):
+        "The task an artifact was trained for, bound to its role columns and options (by name for old artifacts)."
+        from mlproj.core.tasks import get_task
+
+        try:
+            return cls.from_metadata(meta).task_object()
+        except ArtifactError:  # written before run specs: no roles, no options
+            return get_task(meta["task"])
+
     def task_object(self):
         "The spec's task, bound to its role columns and options (`Task.bind`)."
         from mlproj.core.tasks import get_task

@@ -178,6 +178,10 @@ class Task:
         "Every metric under each row of unit weights `W` (bootstrap counts): vectorised, no validation."
         raise NotImplementedError
 
+    def metric_label(self, name: str) -> str:
+        "The metric `name` as the report writes it (a ranking names its gain)."
+        return name
+
     def bootstrap_units(self, p: Predictions) -> np.ndarray | None:
         "The unit each row belongs to for the bootstrap (queries, users), or None to resample rows."
         return None
@@ -196,6 +200,14 @@ class Task:
     def output_columns(self, y_pred: np.ndarray, proba: np.ndarray | None, classes) -> dict[str, np.ndarray]:
         "The columns `mlproj score` writes and the fields `/predict` answers, beside the ID columns."
         return {"prediction": y_pred}
+
+    def response(self, y_pred: np.ndarray, proba: np.ndarray | None, classes) -> dict[str, list]:
+        "The fields of a `/predict` answer beside the request id, model and warnings: one entry per record."
+        out = {"predictions": y_pred.tolist()}
+        if proba is not None:
+            keys = [str(c) for c in classes]
+            out["probabilities"] = [dict(zip(keys, row)) for row in proba.tolist()]
+        return out
 
     def figures(self, p: Predictions) -> list[tuple[str, Callable]]:
         "The report's diagnostics: (title, draw) pairs; `draw(ax)` plots on `ax` and returns it."

@@ -388,6 +388,15 @@ class FastPredictor:
         return np.asarray(out, dtype=float), None
 
     def _predict_matrix(self, X):
+        if hasattr(
+            self.estimator, "feature_names_in_"
+        ):  # LightGBM: fitted on the named frame, given the matrix
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                return self._predict_values(X)
+        return self._predict_values(X)
+
+    def _predict_values(self, X):
         if self.classes is not None and hasattr(self.estimator, "predict_proba"):
             proba = self.estimator.predict_proba(X)
             return self.classes[proba.argmax(axis=1)], proba

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from ..core.io import logger
+from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..data.contracts import DataContract
 from .inference import TOLERANCE, FastPredictor, NotCompilable, contract_sample, max_difference
@@ -36,6 +38,11 @@ class LoadedModel:
     fast: FastPredictor | None  # None: the pipeline answers
     inference: str  # how predictions are made, for /metadata
     loaded_at: str
+
+    @cached_property
+    def task(self):
+        "The model's task, bound to its role columns: it shapes the answers."
+        return RunSpec.task_of(self.meta)
 
     @property
     def classes(self) -> list | None:
@@ -62,7 +69,7 @@ class LoadedModel:
         from mlproj.modeling.evaluate import predict
 
         X = pd.DataFrame.from_records(records, columns=[c.name for c in self.contract.columns])
-        p = predict(self.pipeline, X, np.full(len(X), np.nan), self.meta["task"])
+        p = predict(self.pipeline, X, np.full(len(X), np.nan), self.task)
         return p.y_pred, p.proba
 
 

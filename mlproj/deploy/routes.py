@@ -182,12 +182,8 @@ def score(state: AppState, records: list[dict], endpoint: str, request_id: str, 
             f"record(s) {np.flatnonzero(bad)[:10].tolist()} give no finite prediction (numbers too extreme for "
             f"the model?); check their values against the training ranges in /docs."
         )
-    labels = y.tolist()
-    out = {"request_id": request_id, "model": m.info, "predictions": labels}
-    classes = m.classes
-    if proba is not None:
-        keys = [str(c) for c in classes]
-        out["probabilities"] = [dict(zip(keys, row)) for row in proba.tolist()]
+    out = {"request_id": request_id, "model": m.info, **m.task.response(y, proba, m.classes)}
+    labels = out["predictions"]
     found = state.parser.warnings(records)
     out["warnings"] = warning_lines(found)
     version = str(m.resolved.version or "")

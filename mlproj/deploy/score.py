@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..core.errors import ConfigError, DataError, SchemaError
 from ..core.io import logger, progress, publish
+from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
 from ..data.contracts import DataContract, count_warnings, reject_reasons
@@ -268,18 +269,20 @@ def _check_columns(
             + " Add or rename them (values may be missing)."
         )
     ids = [c for c in keep if c in columns]
+    roles = [c.name for c in contract.columns if c.kind == "role"]  # a query's id goes out too
     if ids:
-        return ids, False
+        return ids + roles, False
     row = _ROW
     while row in columns:  # the rejects file keeps every input column
         row = f"_{row}"
-    return [row], True
+    return [row, *roles], True
 
 
 def _ids(chunk: pd.DataFrame, r: ScoreResult) -> pd.DataFrame:
     "The columns of `chunk` that name its rows in the outputs: its ID columns, or its row numbers in the file."
     if r.by_row:
-        return pd.DataFrame({r.matched_by[0]: chunk.index.to_numpy()}, index=chunk.index)
+        rows = pd.DataFrame({r.matched_by[0]: chunk.index.to_numpy()}, index=chunk.index)
+        return rows.join(chunk[r.matched_by[1:]]) if len(r.matched_by) > 1 else rows
     return chunk[r.matched_by]
 
 
@@ -372,7 +375,7 @@ def score_file(
         c.name: "ID-like" for c in contract.columns if c.kind == "dropped"
     }
     keep = [name for name, why in dropped.items() if why == "ID-like"]  # IDs go out with the predictions
-    scorer = _Scorer(rm.label, lambda: load_model(rm, s)[0], meta["task"])
+    scorer = _Scorer(rm.label, lambda: load_model(rm, s)[0], RunSpec.task_of(meta))
     bundle = _bundle_path(s, meta, data, compile) if fast_path else None
     if not (bundle is not None and bundle.exists() and scorer.use_compiled(bundle)):
         if fast_path:

@@ -202,7 +202,8 @@ def metrics_to_log(
                 for col, v in cols.items():
                     if v is None:
                         continue
-                    name = f"{pre}{part}_{metric}" + ("" if col == "value" else f"_{col}")
+                    safe = metric.replace("@", "_at_")  # MLflow refuses '@' (ndcg@10 -> ndcg_at_10)
+                    name = f"{pre}{part}_{safe}" + ("" if col == "value" else f"_{col}")
                     out[name] = float(v)
     return out
 

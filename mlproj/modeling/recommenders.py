@@ -1,4 +1,4 @@
-"""Top-k recommendation from user-item interactions: the interaction matrix, the temporal holdout, popularity, item-kNN, EASE, ALS and the validated default, and the ranking metrics.
+"""Top-k recommendation from user-item interactions: the interaction matrix, the temporal holdout, popularity, item-kNN, EASE, ALS, RP3beta (the default), a grid search, the model catalogue, and the ranking metrics.
 
 Docs: https://mlproj.github.io/mlproj/modeling/recommenders.html.md"""
 
@@ -19,9 +19,10 @@ from sklearn.base import BaseEstimator, clone
 from ..core.errors import ConfigError, DataError, SchemaError
 
 # %% auto #0
-__all__ = ['DEFAULT_GRID', 'make_interactions', 'Interactions', 'Split', 'temporal_split', 'top_k', 'Recommender', 'Popularity',
-           'ItemKNN', 'EASE', 'check_ease_fits', 'ALS', 'ranking_metrics', 'weighted_recommendation_metrics',
-           'recommendation_metrics', 'evaluate_recommender', 'Auto']
+__all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'make_interactions', 'Interactions', 'Split', 'temporal_split',
+           'top_k', 'Recommender', 'Popularity', 'ItemKNN', 'EASE', 'check_ease_fits', 'ALS', 'RP3Beta',
+           'ranking_metrics', 'weighted_recommendation_metrics', 'recommendation_metrics', 'evaluate_recommender',
+           'Auto', 'make_recommender']
 
 # %% ../../nbs/modeling/03_recommenders.ipynb #a775caea
 def make_interactions(
@@ -353,27 +354,41 @@ class ItemKNN(Recommender):
             raise ConfigError(f"ItemKNN needs n_neighbors >= 1; got {self.n_neighbors}.")
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
         Xn = sp.csc_matrix(X.multiply(1 / np.maximum(norms, 1e-12)).tocsc(), dtype=np.float32)
-        XnT = Xn.T.tocsr()
-        m, kk = X.shape[1], min(self.n_neighbors, X.shape[1] - 1)
-        block = max(1, self.block_bytes // (8 * m))
-        rows, cols, vals = [], [], []
-        for start in range(0, m, block):
-            S = (XnT[start : start + block] @ Xn).toarray()  # (block, m) cosine similarities
-            S[np.arange(S.shape[0]), np.arange(start, start + S.shape[0])] = 0.0
-            nb = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
-            v = np.take_along_axis(S, nb, axis=1)
-            keep = v > 0
-            rows.append(np.repeat(np.arange(start, start + S.shape[0]), kk)[keep.ravel()])
-            cols.append(nb[keep])
-            vals.append(v[keep])
-        self.similarity_ = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(m, m),
-            dtype=np.float32,
-        )
+        self.similarity_ = _top_neighbours(Xn.T.tocsr(), Xn, self.n_neighbors, self.block_bytes)
 
     def _score(self, users, X):
         return (X @ self.similarity_).toarray()
+
+
+def _top_neighbours(
+    A: sp.csr_matrix,  # (n_items, n_users)
+    B: sp.spmatrix,  # (n_users, n_items)
+    n_neighbors: int,  # entries kept per row
+    block_bytes: int,  # dense memory per block of rows
+    column_weights: np.ndarray | None = None,  # (n_items,) multiplies the columns of A @ B before the cut
+    normalize: bool = False,  # rows of the result sum to 1
+) -> sp.csr_matrix:  # (n_items, n_items), zero diagonal, at most n_neighbors positive entries per row
+    # A @ B a block of rows at a time, so the dense items x items product never exists whole
+    m = A.shape[0]
+    kk = max(1, min(n_neighbors, m - 1))
+    block = max(1, block_bytes // (8 * m))
+    rows, cols, vals = [], [], []
+    for start in range(0, m, block):
+        S = (A[start : start + block] @ B).toarray()
+        if column_weights is not None:
+            S *= column_weights
+        S[np.arange(S.shape[0]), np.arange(start, start + S.shape[0])] = 0.0
+        nb = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+        v = np.take_along_axis(S, nb, axis=1)
+        if normalize:
+            v /= np.maximum(np.where(v > 0, v, 0).sum(axis=1, keepdims=True), 1e-12)
+        keep = v > 0
+        rows.append(np.repeat(np.arange(start, start + S.shape[0]), kk)[keep.ravel()])
+        cols.append(nb[keep])
+        vals.append(v[keep])
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m), dtype=np.float32
+    )
 
 # %% ../../nbs/modeling/03_recommenders.ipynb #40c4b726
 class EASE(Recommender):
@@ -444,6 +459,73 @@ class ALS(Recommender):
 
     def _score(self, users, X):
         return self.user_factors_[users] @ self.item_factors_.T
+
+# %% ../../nbs/modeling/03_recommenders.ipynb #5ca4e8dd
+class RP3Beta(Recommender):
+    "RP3beta: item -> user -> item random-walk weights over `popularity^beta`, `n_neighbors` per item; recent items weigh more."
+
+    def __init__(
+        self,
+        alpha: float = 0.8,
+        beta: float = 0.6,
+        n_neighbors: int = 200,
+        half_life: float | None = 10.0,
+    ):
+        self.alpha, self.beta, self.n_neighbors, self.half_life = alpha, beta, n_neighbors, half_life
+
+    def _fit(self, X, times):
+        bad = {
+            "alpha > 0": self.alpha > 0,
+            "beta >= 0": self.beta >= 0,
+            "n_neighbors >= 1": self.n_neighbors >= 1,
+            "half_life > 0 or None": self.half_life is None or self.half_life > 0,
+        }
+        if not all(bad.values()):
+            raise ConfigError(
+                f"RP3Beta needs {', '.join(k for k, ok in bad.items() if not ok)}; got alpha={self.alpha}, "
+                f"beta={self.beta}, n_neighbors={self.n_neighbors}, half_life={self.half_life}."
+            )
+        n_user = np.maximum(np.asarray(X.sum(axis=1)).ravel(), 1)
+        n_item = np.maximum(self.popularity_, 1).astype(np.float32)
+        user_to_item = sp.csr_matrix(X.multiply(1 / n_user[:, None]), dtype=np.float32)
+        item_to_user = sp.csr_matrix(X.multiply(1 / n_item[None, :]).T, dtype=np.float32)
+        user_to_item.data **= self.alpha
+        item_to_user.data **= self.alpha
+        self.similarity_ = _top_neighbours(
+            item_to_user, user_to_item, self.n_neighbors, self.block_bytes, n_item**-self.beta, normalize=True
+        )
+        self.profiles_ = None
+        if times is not None and self.half_life is not None:
+            self.profiles_ = _recency_weights(X, _check_times(times, X, "RP3Beta"), self.half_life)
+
+    def _score(self, users, X):
+        if self.profiles_ is not None:
+            P = self.profiles_[users]
+            fitted = P.copy()
+            fitted.data[:] = 1.0
+            # fit-time items get their recency weight; items `fit` did not see for the user count as newest
+            X = sp.csr_matrix(X.multiply(P) + (X - X.multiply(fitted)))
+        return (X @ self.similarity_).toarray()
+
+
+def _check_times(times, X: sp.csr_matrix, name: str) -> sp.csr_matrix:
+    T = sp.csr_matrix(times, dtype=np.float64)
+    T.sort_indices()
+    if T.shape != X.shape or T.nnz != X.nnz or not np.array_equal(T.indices, X.indices):
+        raise DataError(
+            f"{name}.fit: times must have the sparsity pattern of X (one time per positive); got shape {T.shape} "
+            f"with {T.nnz} entries for X of shape {X.shape} with {X.nnz}. Pass the times of the same split."
+        )
+    return T
+
+
+def _recency_weights(X: sp.csr_matrix, T: sp.csr_matrix, half_life: float) -> sp.csr_matrix:
+    # rank 0 = a user's newest positive, in the (time, item) order of `temporal_split`
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    order = np.lexsort((-X.indices, -T.data, rows))
+    rank = np.empty(X.nnz)
+    rank[order] = np.arange(X.nnz) - X.indptr[rows[order]]
+    return sp.csr_matrix((0.5 ** (rank / half_life), X.indices, X.indptr), shape=X.shape, dtype=np.float32)
 
 # %% ../../nbs/modeling/03_recommenders.ipynb #7ad968f5
 def ranking_metrics(
@@ -543,11 +625,12 @@ DEFAULT_GRID = (
     ("item_knn", ItemKNN, [{"n_neighbors": 50}, {"n_neighbors": 200}]),
     ("als", ALS, [{"factors": 16}, {"factors": 64}]),
     ("ease", EASE, [{"l2": 100.0}, {"l2": 500.0}]),
+    ("rp3beta", RP3Beta, [{}]),
 )
 
 
 class Auto(Recommender):
-    "The default: each candidate of `grid` scored by NDCG@k on a second temporal split inside train; the best refitted on all of it."
+    "Grid search: each candidate of `grid` scored by NDCG@k on a second temporal split inside train; the best refitted on all of it."
 
     def __init__(
         self,
@@ -579,7 +662,7 @@ class Auto(Recommender):
         for name, est in self._candidates(X.shape[1]):
             t0 = _time.perf_counter()
             if len(inner.users):
-                est.fit(inner.train)
+                est.fit(inner.train, inner.train_times)
                 ndcg = evaluate_recommender(est, inner, self.k)[f"ndcg@{self.k}"]
             else:
                 ndcg = np.nan
@@ -605,8 +688,38 @@ class Auto(Recommender):
         self.results_ = table.drop(columns="estimator")
         self.best_name_ = table.model[best]
         t0 = _time.perf_counter()
-        self.best_ = clone(table.estimator[best]).fit(X)
+        self.best_ = clone(table.estimator[best]).fit(X, times)
         self.refit_seconds_ = _time.perf_counter() - t0  # the final fit alone, without the selection
 
     def _score(self, users, X):
         return self.best_._score(users, X)
+
+# %% ../../nbs/modeling/03_recommenders.ipynb #a816af53
+RECOMMENDERS = {
+    "popularity": Popularity,
+    "item_knn": ItemKNN,
+    "ease": EASE,
+    "als": ALS,
+    "rp3beta": RP3Beta,
+    "auto": Auto,
+}
+DEFAULT_MODEL = "rp3beta"
+
+
+def make_recommender(
+    name: str = "default",  # A key of `RECOMMENDERS`, or "default" for `DEFAULT_MODEL`
+    **params,  # Hyper-parameters of that model (its `__init__` arguments)
+) -> Recommender:  # unfitted
+    "Return the unfitted recommender called `name` ('default': `DEFAULT_MODEL`) with `params` set."
+    key = DEFAULT_MODEL if name == "default" else name
+    if key not in RECOMMENDERS:
+        raise ConfigError(
+            f"unknown recommender {name!r}; choose one of {['default', *RECOMMENDERS]} (default: {DEFAULT_MODEL})."
+        )
+    est = RECOMMENDERS[key]()
+    unknown = sorted(set(params) - set(est.get_params()))
+    if unknown:
+        raise ConfigError(
+            f"recommender {key!r} has no parameter(s) {unknown}; its parameters are {sorted(est.get_params())}."
+        )
+    return est.set_params(**params)

@@ -104,7 +104,7 @@ class ModelReport:
                 test_size=test_size,
                 cv_folds=cv_folds,
                 n_bootstrap=n_bootstrap,
-                columns=dict(kv.split("=", 1) for kv in columns.split(",") if "=" in kv) or None,
+                columns=dict(kv.split(":", 1) for kv in columns.split(",") if ":" in kv) or None,
                 save=False,
             )
         return cls(result, out_dir)
@@ -141,7 +141,8 @@ class ModelReport:
         )
         t = t.swaplevel(axis=1)[["model", "baseline"]].rename(columns=self._groups(), level=0)
         t.columns.names = [None, None]
-        return t.reindex(self.result.holdout.index.unique()).round(4)
+        t = t.reindex(self.result.holdout.index.unique()).round(4)
+        return t.rename(index=get_task(self.result.task).metric_label)  # 'NDCG@10 (gain 2^rel−1)
 
     def cv_table(self):
         "Return CV mean and standard deviation per metric, grouped like `holdout_table`."
@@ -151,7 +152,7 @@ class ModelReport:
         cv.columns = pd.MultiIndex.from_tuples(
             [(self._groups()[c.rsplit("_", 1)[0]], c.rsplit("_", 1)[1]) for c in cv.columns]
         )
-        return cv
+        return cv.rename(index=get_task(self.result.task).metric_label)
 
     def details(self):
         "Return the run's provenance (data hash, column kinds, dropped columns, timings), styled to show every value in full."

@@ -364,8 +364,9 @@ def _check_inputs(name: str, params: dict) -> str | None:
         params["data"] = data = str(Path(data).expanduser().resolve())  # the kernel may run elsewhere
     target = eff.get("target") or None
     if "model" in declared:
+        roles = dict(kv.split(":", 1) for kv in str(eff.get("columns") or "").split(",") if ":" in kv)
         inputs = resolve_inputs(
-            data, target, eff.get("task", "auto"), eff["model"], eff.get("overrides") or None
+            data, target, eff.get("task", "auto"), eff["model"], eff.get("overrides") or None, roles
         )
         return inputs.data_hash
     if eff.get("task", "auto") != "auto":

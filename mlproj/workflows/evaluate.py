@@ -115,7 +115,7 @@ def _evaluate(artifact, data, target, n_bootstrap, s: Settings, tracked=None) ->
     baseline = load_model(rm, s, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
     data = data or meta["data"]
     target = target or meta["target"]
-    task = meta["task"]
+    task = RunSpec.task_of(meta)  # bound to its role columns (a query id)
     df = load_data(data)
     require_target(df, target, where=str(data))
     if "contract" in meta:
@@ -143,5 +143,5 @@ def _evaluate(artifact, data, target, n_bootstrap, s: Settings, tracked=None) ->
             bootstrap_metrics(task, predict(baseline, X, y, task), n_boot, seed).assign(model="baseline")
         )
     return EvaluationResult(
-        rm.path.resolve(), str(data), rows, len(y), pd.concat(tables), preds, task, rm.label, data_hash
+        rm.path.resolve(), str(data), rows, len(y), pd.concat(tables), preds, task.name, rm.label, data_hash
     )

@@ -81,8 +81,9 @@ def reproduce(
     spec = RunSpec.from_metadata(meta, where=f"run {run_id}")
     run_args = {k: v for k, v in spec.to_dict().items() if k != "schema_version"}
     new = train(**run_args, settings=s, save=False, cache=False, check=False, track=False)
-    split = split_data(df, spec.target, spec.task, test_size=spec.test_size, random_state=spec.seed)
-    old = predict(old_model, split.X_test, split.y_test, spec.task)
+    task = spec.task_object()  # bound to its role columns (a query id) and options
+    split = split_data(df, spec.target, task, test_size=spec.test_size, random_state=spec.seed)
+    old = predict(old_model, split.X_test, split.y_test, task)
     a = old.proba if old.proba is not None else old.y_pred
     b = new.preds.proba if new.preds.proba is not None else new.preds.y_pred
     same_preds = bool(np.array_equal(old.y_pred, new.preds.y_pred) and np.array_equal(a, b))

@@ -332,8 +332,8 @@ def train(
     test_size: float | None = None,  # Holdout fraction
     cv_folds: int | None = None,  # K of K-fold CV
     n_bootstrap: int | None = None,  # Bootstrap resamples
-    columns: Mapping[str, str]
-    | None = None,  # Role -> column, e.g. {"group": "qid"}; default: `[data]` roles
+    columns: Mapping[str, str] | None = None,  # Role -> column, e.g. {"group": "qid"}; default: [data]
+    options: Mapping[str, object] | None = None,  # The task's options; default: its settings section
     settings: Settings | None = None,  # Settings to fall back on; loaded from the project if `None`
     save: bool = True,  # Save the artifact under the settings' models_dir
     models_dir: str | Path | None = None,  # Override the settings' models_dir
@@ -356,7 +356,7 @@ def train(
     with run or nullcontext():
         given = RunSpec.from_settings(
             s, data=data, target=target, task=task, model=model, seed=seed, test_size=test_size,
-            cv_folds=cv_folds, n_bootstrap=n_bootstrap, columns=columns,
+            cv_folds=cv_folds, n_bootstrap=n_bootstrap, columns=columns, options=options,
         )  # fmt: skip
         result = _train(
             given,
