@@ -45,19 +45,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mlproj.modeling.interactions import Interactions, make_interactions, temporal_split  # noqa: E402
 from mlproj.modeling.recommenders import (  # noqa: E402
     ALS,
     DEFAULT_MODEL,
     EASE,
     Auto,
-    Interactions,
     ItemKNN,
     Popularity,
     RP3Beta,
     evaluate_recommender,
-    make_interactions,
     make_recommender,
-    temporal_split,
 )
 
 DATA = ROOT / "benchmarks" / ".data"

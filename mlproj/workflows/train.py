@@ -519,6 +519,7 @@ def _train(
         columns=inputs.columns,
         options=dict(s.tasks.get(inputs.task, {})) | dict(given.options if given.task == inputs.task else {}),
     )
+    spec.task_object()  # a bad option of the task's settings section stops here, before the run begins
     quality = _check_data(inputs, spec, s) if check else None
     if run is not None:
         run.begin()  # inputs and data checks passed: a failure from here on is a FAILED run
