@@ -31,6 +31,7 @@ class Predictions:
     proba: np.ndarray | None = None  # (n_rows, n_classes) for tasks with classes
     classes: np.ndarray | None = None  # class labels in the column order of `proba`
     groups: np.ndarray | None = None  # the group of each row (a query, a user) for tasks with groups
+    info: dict | None = None  # what a task's metrics need beside the rows (a recommender's item popularity)
 
     def take(self, idx: np.ndarray) -> Predictions:
         "Return the rows `idx` (a bootstrap resample, a fold)."
@@ -40,6 +41,7 @@ class Predictions:
             None if self.proba is None else self.proba[idx],
             self.classes,
             None if self.groups is None else self.groups[idx],
+            self.info,
         )
 
 
@@ -51,6 +53,7 @@ class ModelSpec:
     name: str
     make: Callable[[int], object]  # random_state -> unfitted estimator
     scale: bool = True  # whether numeric features are standardized first
+    preprocess: bool = True  # False: the estimator takes the rows as they are (no feature preprocessing)
     description: str = ""
 
 
@@ -65,9 +68,13 @@ class Task:
     has_classes: bool = False  # predictions are labels with class probabilities
     numeric_target: bool = False  # the target is a number (its outliers are a quality finding)
     plotted_metrics: list[str] | None = None  # metrics the report's bar chart puts side by side; None: all
-    roles: dict[
-        str, str
-    ] = {}  # column role -> what it is ('group': the query id); given as `--<role> COLUMN`
+    # column role -> what it is ('group': the query id); given as `--<role> COLUMN`
+    roles: dict[str, str] = {}
+    required_roles: tuple[str, ...] | None = None  # the roles that must be named; None: all of them
+    predict_roles: tuple[str, ...] | None = (
+        None  # the roles a prediction needs (the others: training only); None: all
+    )
+    target_role: str | None = None  # the role whose column is the target when no --target is given ('item')
     options: dict[str, object] = {}  # the task's settings (section `[<name>]`) and their defaults
     columns: dict[str, str] = {}  # role -> column name, set by `bind`
 
@@ -86,7 +93,8 @@ class Task:
             raise ConfigError(
                 f"task {self.name!r} has no column role(s) {sorted(unknown)}; its roles: {sorted(self.roles) or 'none'}."
             )
-        missing = [r for r in self.roles if r not in columns]
+        required = self.roles if self.required_roles is None else self.required_roles
+        missing = [r for r in required if r not in columns]
         if missing:
             flags = " ".join(f"--{r} COLUMN" for r in missing)
             raise ConfigError(
@@ -104,8 +112,8 @@ class Task:
         return bound
 
     def role_columns(self) -> list[str]:
-        "The columns bound to roles: kept beside the features, never used as features."
-        return list(self.columns.values())
+        "The columns bound to roles other than the target: kept beside the features, never used as features."
+        return [c for r, c in self.columns.items() if r != self.target_role]
 
     @property
     def greater_is_better(self) -> bool:
@@ -132,6 +140,10 @@ class Task:
         return []
 
     # splits
+    def split(self, X: pd.DataFrame, y: pd.Series, test_size: float, random_state: int):
+        "The holdout as (train positions, test positions), or None for the shared split (stratified or grouped)."
+        return None
+
     def stratify_on(self, y: pd.Series) -> pd.Series | None:
         "The labels the holdout split and the CV folds keep in proportion, or None."
         return None
@@ -201,6 +213,18 @@ class Task:
         "The columns `mlproj score` writes and the fields `/predict` answers, beside the ID columns."
         return {"prediction": y_pred}
 
+    def prediction_warnings(self, model, X: pd.DataFrame) -> dict[tuple[str, str], int]:
+        "What is worth a warning in predictions for rows `X` (their role columns): `{(column, what): count}`."
+        return {}
+
+    def broken_outputs(self, y_pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
+        "Which records got no usable prediction (NaN or infinity): the server refuses to answer them."
+        import numpy as np
+
+        if proba is not None:
+            return ~np.isfinite(proba).all(axis=1)
+        return ~np.isfinite(np.asarray(y_pred, dtype=float))
+
     def response(self, y_pred: np.ndarray, proba: np.ndarray | None, classes) -> dict[str, list]:
         "The fields of a `/predict` answer beside the request id, model and warnings: one entry per record."
         out = {"predictions": y_pred.tolist()}
@@ -245,6 +269,7 @@ BUILTIN_TASKS = {
     "classification": "mlproj.tasks.classification",
     "regression": "mlproj.tasks.regression",
     "ranking": "mlproj.tasks.ranking",
+    "recommendation": "mlproj.tasks.recommendation",
 }
 
 

@@ -202,6 +202,9 @@ def infer_contract(
         **{c: "dropped" for c in types.dropped},
         **{c: "role" for c in types.roles},
     }
+    needed = get_task(task).predict_roles if task else None
+    if needed is not None:  # roles only training reads (an interaction's time): not asked for at prediction
+        kinds |= {c: "dropped" for c, role in types.roles.items() if role not in needed}
     cols = []
     for name in X.columns:
         s, kind = X[name], kinds[name]

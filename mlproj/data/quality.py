@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import DataError, SchemaError
+from ..core.plots import axes
 from ..core.settings import QualitySettings
 from ..core.tasks import Task, get_task
 from .contracts import ColumnTypes, find_row_index, infer_column_types
@@ -482,12 +483,6 @@ def profile_columns(
     return pd.DataFrame(rows).set_index("column")
 
 # %% ../../nbs/data/02_quality.ipynb #89891d38
-def _ax(ax, figsize: tuple[float, float]):
-    import matplotlib.pyplot as plt
-
-    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
-
-
 def plot_missingness(
     df: pd.DataFrame,  # The data
     ax=None,  # Axes to draw on; a new figure if `None`
@@ -496,7 +491,7 @@ def plot_missingness(
     from matplotlib.ticker import PercentFormatter
 
     share = df.isna().mean().sort_values(ascending=False, kind="stable")
-    ax = _ax(ax, (5, 0.8 + 0.22 * len(share)))
+    ax = axes(ax, (5, 0.8 + 0.22 * len(share)))
     ax.barh([str(c) for c in share.index], share.to_numpy(), color="tab:orange")
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(PercentFormatter(1))
@@ -516,7 +511,7 @@ def plot_target_balance(
     values = y.dropna()
     if values.empty:
         raise DataError(f"target {y.name!r} has no values (all {len(y)} are missing); choose another target.")
-    ax = _ax(ax, (5, 3))
+    ax = axes(ax, (5, 3))
     if not get_task(infer_task(values)[0]).has_classes:
         ax.hist(_finite(values), bins=30, color="tab:blue")
         ax.set(xlabel=str(y.name), ylabel="rows", title=f"Target {y.name!r} ({len(values)} values)")
@@ -542,7 +537,7 @@ def plot_correlations(
             f"Convert numbers stored as text with pd.to_numeric."
         )
     corr = df[cols].replace([np.inf, -np.inf], np.nan).corr()
-    ax = _ax(ax, (1.5 + 0.55 * len(cols), 1 + 0.5 * len(cols)))
+    ax = axes(ax, (1.5 + 0.55 * len(cols), 1 + 0.5 * len(cols)))
     sns.heatmap(
         corr, vmin=-1, vmax=1, center=0, cmap="vlag", annot=len(cols) <= 12, fmt=".2f", square=True, ax=ax
     )
@@ -570,10 +565,10 @@ def plot_distributions(
         raise DataError("no columns to plot; pass columns=[...] naming columns of the data.")
     ncols = min(4, len(columns))
     nrows = -(-len(columns) // ncols)
-    fig, axes = plt.subplots(
+    fig, grid = plt.subplots(
         nrows, ncols, figsize=(3 * ncols, 2.3 * nrows), squeeze=False, layout="constrained"
     )
-    for ax, col in zip(axes.flat, columns):
+    for ax, col in zip(grid.flat, columns):
         s = df[col].dropna()
         if is_number(s):
             ax.hist(_finite(s), bins=30, color="tab:blue")
@@ -585,6 +580,6 @@ def plot_distributions(
             ax.barh(counts.index.tolist(), counts.to_numpy(), color="tab:green")
         ax.set_title(str(col), fontsize="small")
         ax.tick_params(labelsize="x-small")
-    for ax in axes.flat[len(columns) :]:
+    for ax in grid.flat[len(columns) :]:
         ax.set_visible(False)
     return fig

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,10 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from ..core.io import logger
-from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..data.contracts import DataContract
 from .inference import TOLERANCE, FastPredictor, NotCompilable, contract_sample, max_difference
+from ..lifecycle.artifacts import ArtifactMeta
 from ..lifecycle.registry import ResolvedModel, load_model
 
 # %% auto #0
@@ -32,17 +31,17 @@ class LoadedModel:
     "A verified model, ready to answer requests."
 
     pipeline: Any  # the fitted scikit-learn pipeline
-    meta: dict  # the artifact's metadata.json
+    meta: ArtifactMeta  # the artifact's metadata.json (typed; reads by key as the JSON)
     resolved: ResolvedModel  # where it came from
     contract: DataContract
     fast: FastPredictor | None  # None: the pipeline answers
     inference: str  # how predictions are made, for /metadata
     loaded_at: str
 
-    @cached_property
+    @property
     def task(self):
         "The model's task, bound to its role columns: it shapes the answers."
-        return RunSpec.task_of(self.meta)
+        return self.meta.task
 
     @property
     def classes(self) -> list | None:
@@ -57,7 +56,7 @@ class LoadedModel:
             "name": r.name or str(r.path),
             "version": r.version,
             "aliases": list(r.aliases),
-            "run_id": r.run_id or self.meta.get("run_id"),
+            "run_id": r.run_id or self.meta.run_id,
         }
 
     def predict(self, records: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -82,11 +81,11 @@ def load_verified(
     "Load and verify the model behind `ref` for serving."
     s = settings or load_settings()
     pipeline, meta, rm = load_model(ref, s)
-    if "contract" not in meta:
+    if meta.contract is None:
         raise ConfigError(
             f"{rm.label} has no data contract (trained before contracts existed); retrain it with 'mlproj train'."
         )
-    contract = DataContract.from_dict(meta["contract"])
+    contract = meta.contract
     fast, inference = None, "scikit-learn pipeline (fast path off in settings)"
     if fast_path:
         try:

@@ -91,5 +91,7 @@ def value_buckets(
     if model.classes is not None:
         return None
     y, _ = model.predict(contract_sample(model.contract, n=200, seed=1))
+    if np.ndim(y) != 1 or not np.issubdtype(np.asarray(y).dtype, np.number):
+        return None  # a top-k list per record (recommendation): no value histogram
     q = np.unique(np.round(np.quantile(y, np.linspace(0, 1, 11)), 6))
     return tuple(float(v) for v in q)

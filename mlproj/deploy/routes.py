@@ -176,7 +176,7 @@ def score(state: AppState, records: list[dict], endpoint: str, request_id: str, 
     "Predict validated `records` with the current model, count and log them; the `/predict` answer."
     m = state.model  # one model for the whole request, even if a reload swaps it meanwhile
     y, proba = m.predict(records)
-    bad = ~np.isfinite(proba).all(axis=1) if proba is not None else ~np.isfinite(np.asarray(y, dtype=float))
+    bad = m.task.broken_outputs(y, proba)
     if bad.any():  # extreme numbers can overflow a linear model; never answer NaN or a 500
         raise BadRequest(
             f"record(s) {np.flatnonzero(bad)[:10].tolist()} give no finite prediction (numbers too extreme for "
@@ -185,13 +185,19 @@ def score(state: AppState, records: list[dict], endpoint: str, request_id: str, 
     out = {"request_id": request_id, "model": m.info, **m.task.response(y, proba, m.classes)}
     labels = out["predictions"]
     found = state.parser.warnings(records)
+    if roles := m.task.role_columns():  # e.g. users the recommender never saw
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(records, columns=roles)
+        for key, n in m.task.prediction_warnings(m.pipeline, frame).items():
+            found[key] = found.get(key, 0) + n
     out["warnings"] = warning_lines(found)
     version = str(m.resolved.version or "")
     metrics = state.metrics
-    if proba is not None:
+    if m.task.has_classes:
         for label in labels:
             metrics.predictions.labels(version, str(label)).inc()
-    else:
+    elif np.ndim(y) == 1:  # one number per record (a top-k list is not observed)
         for v in labels:
             metrics.values.labels(version).observe(v)
     for (col, what), n in found.items():

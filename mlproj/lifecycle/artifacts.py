@@ -12,15 +12,24 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from ..core.errors import ArtifactError
 from ..core.io import atomic_dir, point_latest
+from ..core.runspec import RunSpec
+
+if TYPE_CHECKING:
+    from mlproj.data.contracts import DataContract
 
 # %% auto #0
-__all__ = ['MODEL_FILE', 'BASELINE_FILE', 'METADATA_FILE', 'CONTRACT_FILE', 'package_versions', 'git_state', 'file_sha256',
-           'save_artifact', 'read_metadata', 'verify_artifact', 'load_artifact', 'check_feature_names']
+__all__ = ['MODEL_FILE', 'BASELINE_FILE', 'METADATA_FILE', 'CONTRACT_FILE', 'package_versions', 'git_state', 'ArtifactMeta',
+           'file_sha256', 'save_artifact', 'read_metadata', 'read_artifact_meta', 'verify_artifact', 'load_artifact',
+           'check_feature_names']
 
 # %% ../../nbs/lifecycle/00_artifacts.ipynb #ecd6055d
 def package_versions(
@@ -60,7 +69,7 @@ def git_state(
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
 
-# %% ../../nbs/lifecycle/00_artifacts.ipynb #4d5a78a8
+# %% ../../nbs/lifecycle/00_artifacts.ipynb #cd47e833
 MODEL_FILE, BASELINE_FILE, METADATA_FILE, CONTRACT_FILE = (
     "model.joblib",
     "baseline.joblib",
@@ -69,6 +78,138 @@ MODEL_FILE, BASELINE_FILE, METADATA_FILE, CONTRACT_FILE = (
 )
 
 
+@dataclass(frozen=True)
+class ArtifactMeta(Mapping):
+    "The typed record of an artifact's `metadata.json`; as a mapping it reads as the JSON it writes."
+
+    data: str  # the data source it was trained on (embedded name or path)
+    data_sha256: str  # `hash_frame` of that data
+    target: str
+    task_name: str  # written as "task"
+    model: str  # name in the task's model catalogue
+    params: dict = field(default_factory=dict)  # estimator overrides
+    seed: int = 0
+    settings: dict = field(default_factory=dict)  # the effective settings, with the run spec under "run"
+    metrics: dict = field(default_factory=dict)  # {"cv": ..., "holdout": {"model": ..., "baseline": ...}}
+    git: dict = field(default_factory=dict)  # `git_state` of the project
+    versions: dict = field(default_factory=dict)  # `package_versions` at training time
+    n_rows: int | None = None
+    columns: dict = field(default_factory=dict)  # column kinds, dropped columns, role columns
+    contract: DataContract | None = None  # None: saved before data contracts existed
+    run_id: str = ""  # filled in by `save_artifact`
+    files: dict = field(default_factory=dict)  # {file name: SHA-256}, filled in by `save_artifact`
+    feature_names: list = field(default_factory=list)  # the pipeline's inputs, filled in by `save_artifact`
+    extra: dict = field(default_factory=dict)  # keys this release does not know, kept as written
+
+    SCHEMA_VERSION: ClassVar[int] = 1  # bumped when a field changes meaning or a required one is added
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "run_id",
+        "files",
+        "data",
+        "data_sha256",
+        "target",
+        "task",
+        "model",
+    )
+    _KEYS: ClassVar[dict[str, str]] = {"task_name": "task"}  # field -> JSON key, where they differ
+
+    def to_dict(self) -> dict:
+        "The record as `metadata.json` holds it, with its `schema_version`."
+        out = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            v = getattr(self, f.name)
+            if f.name == "contract":
+                if v is None:
+                    continue
+                v = v.to_dict()
+            out[self._KEYS.get(f.name, f.name)] = v
+        return {**self.extra, **out, "schema_version": self.SCHEMA_VERSION}
+
+    @classmethod
+    def from_dict(
+        cls,
+        d: Mapping,  # A parsed metadata.json
+        where: str = "the artifact",  # Name of the artifact for messages
+    ) -> ArtifactMeta:
+        "Rebuild the record; raise `ArtifactError` saying how to retrain if it is of a newer schema or lacks a field."
+        version = d.get("schema_version", 1)  # artifacts written before schema versions are version 1
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ArtifactError(
+                f"{where} has schema_version {version!r}, not a whole number; it was not written by "
+                f"mlproj: retrain with 'mlproj train'."
+            )
+        if version > cls.SCHEMA_VERSION:
+            raise ArtifactError(
+                f"{where} was written by a newer mlproj (schema {version} > {cls.SCHEMA_VERSION}); "
+                f"upgrade mlproj or retrain with 'mlproj train'."
+            )
+        missing = [k for k in cls.REQUIRED if k not in d]
+        if missing:
+            raise ArtifactError(
+                f"{where} lacks the metadata field(s) {missing} (got {sorted(d)}); it was not saved by "
+                f"'mlproj train': retrain with 'mlproj train'."
+            )
+        keys = {cls._KEYS.get(f.name, f.name): f.name for f in fields(cls) if f.name != "extra"}
+        values = {name: d[key] for key, name in keys.items() if key in d}
+        if values.get("contract") is not None:
+            from mlproj.data.contracts import DataContract
+
+            try:
+                values["contract"] = DataContract.from_dict(values["contract"])
+            except (KeyError, TypeError, AttributeError) as e:
+                raise ArtifactError(
+                    f"{where} has an unreadable data contract ({type(e).__name__}: {e}); "
+                    f"retrain with 'mlproj train'."
+                ) from e
+        extra = {k: v for k, v in d.items() if k not in keys and k != "schema_version"}
+        return cls(**values, extra=extra)
+
+    def replace(self, **changes) -> ArtifactMeta:
+        "Return a copy with `changes`."
+        return replace(self, **changes)
+
+    # The mapping view: code and tools that read metadata.json by key keep working.
+    @cached_property
+    def _view(self) -> dict:
+        return self.to_dict()
+
+    def __getitem__(self, key: str):
+        return self._view[key]
+
+    def __iter__(self):
+        return iter(self._view)
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    @property
+    def spec(self) -> RunSpec:
+        "The run spec it was trained with (`RunSpec.from_metadata`); `ArtifactError` for artifacts older than run specs."
+        return RunSpec.from_metadata(self, where=self.run_id or "the artifact")
+
+    @cached_property
+    def task(self):
+        "Its task, bound to its role columns and options (`RunSpec.task_of`)."
+        return RunSpec.task_of(self)
+
+    @property
+    def primary_metric(self) -> str:
+        "The metric its task ranks models by."
+        return self.task.primary_metric
+
+    @property
+    def holdout(self) -> dict:
+        "The model's holdout metrics, {metric: {'value': ..., ...}} (empty if none were recorded)."
+        return self.metrics.get("holdout", {}).get("model") or {}
+
+    @property
+    def has_baseline(self) -> bool:
+        "Whether a baseline was saved beside the model."
+        return BASELINE_FILE in self.files
+
+# %% ../../nbs/lifecycle/00_artifacts.ipynb #4d5a78a8
 def file_sha256(path: str | Path) -> str:
     "Return the SHA-256 hex digest of the file at `path`."
     h = hashlib.sha256()
@@ -80,33 +221,37 @@ def file_sha256(path: str | Path) -> str:
 
 def save_artifact(
     model,  # Fitted pipeline
-    metadata: dict,  # JSON-serializable facts about the run (settings, metrics, data hash, ...)
+    metadata: ArtifactMeta | dict,  # Facts about the run: an `ArtifactMeta`, or its `to_dict()` form
     models_dir: str | Path,  # Parent folder of all artifacts
     run_id: str,  # Name of this artifact's folder
     baseline=None,  # Fitted baseline, saved beside the model for later comparisons
-    contract: dict | None = None,  # The data contract (`DataContract.to_dict()`), saved as contract.json
+    contract: dict | None = None,  # The data contract (`DataContract.to_dict()`), if `metadata` lacks it
 ) -> Path:  # The artifact folder
     "Save `model` (and `baseline`) with joblib plus `metadata.json` as `models_dir/run_id`, atomically."
     import joblib
 
     models_dir = Path(models_dir)
     final = models_dir / run_id
+    record = metadata.to_dict() if isinstance(metadata, ArtifactMeta) else dict(metadata)
+    record.update(
+        run_id=run_id,
+        feature_names=[str(c) for c in getattr(model, "feature_names_in_", [])],
+        versions=record.get("versions") or package_versions(),
+        schema_version=ArtifactMeta.SCHEMA_VERSION,
+    )
+    if contract is not None:
+        record["contract"] = contract
+    ArtifactMeta.from_dict(
+        {"files": {}, **record}, where=f"the metadata for {final}"
+    )  # never write what cannot be read
     with atomic_dir(final) as tmp:
         joblib.dump(model, tmp / MODEL_FILE)
-        files = {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}
+        record["files"] = {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}
         if baseline is not None:
             joblib.dump(baseline, tmp / BASELINE_FILE)
-            files[BASELINE_FILE] = file_sha256(tmp / BASELINE_FILE)
-        record = {
-            **metadata,
-            "run_id": run_id,
-            "files": files,
-            "feature_names": [str(c) for c in getattr(model, "feature_names_in_", [])],
-            "versions": metadata.get("versions") or package_versions(),
-        }
-        if contract is not None:
-            record["contract"] = contract
-            (tmp / CONTRACT_FILE).write_text(json.dumps(contract, indent=2, default=str))
+            record["files"][BASELINE_FILE] = file_sha256(tmp / BASELINE_FILE)
+        if record.get("contract") is not None:
+            (tmp / CONTRACT_FILE).write_text(json.dumps(record["contract"], indent=2, default=str))
         (tmp / METADATA_FILE).write_text(json.dumps(record, indent=2, default=str))
     point_latest(models_dir / "latest", final)
     return final
@@ -135,18 +280,26 @@ def read_metadata(
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); retrain with 'mlproj train'.") from e
 
 
+def read_artifact_meta(
+    path: str | Path,  # Artifact folder (or `models/latest`), or its model.joblib
+) -> ArtifactMeta:
+    "Return the checked metadata of the artifact at `path`: `ArtifactError` if it is missing, of a newer schema or incomplete."
+    folder = Path(path).parent if Path(path).suffix == ".joblib" else Path(path)
+    return ArtifactMeta.from_dict(read_metadata(path), where=str(folder))
+
+
 def verify_artifact(
     path: str | Path,  # Artifact folder, `models/latest`, or its model.joblib
     which: str = "model",  # 'model' or 'baseline'
     allow_version_mismatch: bool = False,  # Accept a file saved with another scikit-learn version
     expected_sha256: str
     | None = None,  # SHA-256 recorded elsewhere (the model registry) that the file must also match
-) -> tuple[Path, dict]:  # (the verified model or baseline file, metadata)
+) -> tuple[Path, ArtifactMeta]:  # (the verified model or baseline file, its metadata)
     "Check the model (or baseline) file of the artifact at `path` against its SHA-256 and library versions, without loading it."
-    meta = read_metadata(path)
+    meta = read_artifact_meta(path)
     folder = Path(path).parent if Path(path).suffix == ".joblib" else Path(path)
     name = MODEL_FILE if which == "model" else BASELINE_FILE
-    expected = meta.get("files", {}).get(name)
+    expected = meta.files.get(name)
     file = folder / name
     if expected is None or not file.is_file():
         raise ArtifactError(f"{folder} has no {name}; retrain with 'mlproj train'.")
@@ -163,7 +316,7 @@ def verify_artifact(
             f"{actual[:12]}...); it was changed after saving. Refusing to load it: retrain or "
             f"restore the original file."
         )
-    saved = meta.get("versions", {}).get("scikit-learn")
+    saved = meta.versions.get("scikit-learn")
     current = package_versions(("scikit-learn",))["scikit-learn"]
     if saved != current and not allow_version_mismatch:
         raise ArtifactError(
@@ -191,7 +344,7 @@ def load_artifact(
     allow_version_mismatch: bool = False,  # Load even if scikit-learn's version differs
     expected_sha256: str
     | None = None,  # SHA-256 recorded elsewhere (the model registry) that the file must also match
-) -> tuple[object, dict]:  # (fitted pipeline, metadata)
+) -> tuple[object, ArtifactMeta]:  # (fitted pipeline, its metadata)
     "Load the model (or baseline) of the artifact at `path` after verifying its SHA-256 and library versions (`verify_artifact`)."
     import joblib
 
@@ -204,7 +357,7 @@ def load_artifact(
 
 
 def check_feature_names(
-    meta: dict,  # Artifact metadata
+    meta: Mapping,  # Artifact metadata (`ArtifactMeta` or its dict)
     columns,  # Columns of the data about to be scored
     where: str = "the data",  # Name of the data for messages
 ) -> None:

@@ -22,7 +22,7 @@ from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
 from ..data.contracts import DataContract
-from .artifacts import load_artifact, read_metadata
+from .artifacts import ArtifactMeta, load_artifact, read_artifact_meta
 from .tracking import alias_history, alias_version, mlflow_client, move_alias, store_lock
 
 # %% auto #0
@@ -159,7 +159,7 @@ def load_model(
     ref: str | Path | ResolvedModel,  # Model reference, or an already resolved one
     settings: Settings | None = None,  # Project settings
     which: str = "model",  # 'model' or 'baseline'
-) -> tuple[object, dict, ResolvedModel]:  # (fitted pipeline, metadata, where it came from)
+) -> tuple[object, ArtifactMeta, ResolvedModel]:  # (fitted pipeline, its metadata, where it came from)
     "Load the model behind `ref` after verifying its SHA-256 against the registry (or the artifact's own record)."
     from mlproj.lifecycle.artifacts import BASELINE_FILE, MODEL_FILE
 
@@ -288,16 +288,16 @@ def compare_models(
     s = settings or load_settings()
     ma, meta_a, ra = load_model(champion, s)
     mb, meta_b, rb = load_model(challenger, s)
-    if meta_a["task"] != meta_b["task"] or meta_a["target"] != meta_b["target"]:
+    if (meta_a.task_name, meta_a.target) != (meta_b.task_name, meta_b.target):
         raise RefusedError(
-            f"{ra.label} predicts {meta_a['target']!r} ({meta_a['task']}) but {rb.label} predicts "
-            f"{meta_b['target']!r} ({meta_b['task']}); only models of the same target can be compared."
+            f"{ra.label} predicts {meta_a.target!r} ({meta_a.task_name}) but {rb.label} predicts "
+            f"{meta_b.target!r} ({meta_b.task_name}); only models of the same target can be compared."
         )
-    task, target = meta_b["task"], meta_b["target"]
+    task, target = meta_b.task, meta_b.target  # the task bound to its role columns (a query id)
     if data is None:
         spec_a, spec_b = (RunSpec.from_metadata(m, r.label) for m, r in ((meta_a, ra), (meta_b, rb)))
-        split_a = (meta_a.get("data_sha256"), spec_a.seed, spec_a.test_size)
-        split_b = (meta_b.get("data_sha256"), spec_b.seed, spec_b.test_size)
+        split_a = (meta_a.data_sha256, spec_a.seed, spec_a.test_size)
+        split_b = (meta_b.data_sha256, spec_b.seed, spec_b.test_size)
         if split_a != split_b:
             raise RefusedError(
                 f"{ra.label} and {rb.label} were not trained on the same data split (data SHA-256, seed, "
@@ -305,9 +305,9 @@ def compare_models(
                 f"{split_b[2]}), so there is no holdout neither has seen; pass --data with labelled rows "
                 f"neither was trained on."
             )
-        source = meta_b["data"]
+        source = meta_b.data
         df = load_data(source)
-        if hash_frame(df) != meta_b.get("data_sha256"):
+        if hash_frame(df) != meta_b.data_sha256:
             raise DataError(
                 f"{source} has changed since {rb.label} was trained (its SHA-256 differs), so its holdout rows "
                 f"cannot be rebuilt; pass --data with labelled rows neither model was trained on."
@@ -323,8 +323,8 @@ def compare_models(
     with warnings.catch_warnings():  # holdout rows outside the training range are expected, not news here
         warnings.simplefilter("ignore")
         for meta in (meta_a, meta_b):
-            if "contract" in meta:
-                check_contract(X, DataContract.from_dict(meta["contract"]), where=str(source))
+            if meta.contract is not None:
+                check_contract(X, meta.contract, where=str(source))
     pa, pb = predict(ma, X, y, task), predict(mb, X, y, task)
     if pa.classes is not None:
         if list(pa.classes) != list(pb.classes):
@@ -333,10 +333,8 @@ def compare_models(
             )
     stats = paired_bootstrap(task, pa, pb, n_bootstrap=n_bootstrap, random_state=s.train.seed)
     problems = []
-    if "contract" in meta_a and "contract" in meta_b:
-        problems = contract_problems(
-            DataContract.from_dict(meta_a["contract"]), DataContract.from_dict(meta_b["contract"])
-        )
+    if meta_a.contract is not None and meta_b.contract is not None:
+        problems = contract_problems(meta_a.contract, meta_b.contract)
     return Comparison(
         ra,
         rb,
@@ -492,23 +490,23 @@ def show_model(
     "Return what the registry and the artifact know about `ref`: version, aliases, run, metrics, data, contract, alias history."
     s = settings or load_settings()
     rm = resolve_model(ref, s)
-    meta = read_metadata(rm.path)
+    meta = read_artifact_meta(rm.path)
     out = {
         "ref": str(ref),
         "name": rm.name,
         "version": rm.version,
         "aliases": rm.aliases,
-        "run_id": rm.run_id or meta.get("run_id"),
+        "run_id": rm.run_id or meta.run_id,
         "path": str(rm.path),
-        "model": meta.get("model"),
-        "task": meta.get("task"),
-        "target": meta.get("target"),
-        "data": meta.get("data"),
-        "data_sha256": meta.get("data_sha256"),
-        "git": meta.get("git"),
-        "sha256": rm.sha256 or meta.get("files"),
-        "holdout": meta.get("metrics", {}).get("holdout", {}).get("model"),
-        "columns": [c["name"] for c in meta.get("contract", {}).get("columns", []) if c["kind"] != "dropped"],
+        "model": meta.model,
+        "task": meta.task_name,
+        "target": meta.target,
+        "data": meta.data,
+        "data_sha256": meta.data_sha256,
+        "git": meta.git,
+        "sha256": rm.sha256 or meta.files,
+        "holdout": meta.holdout or None,
+        "columns": [c.name for c in meta.contract.columns if c.kind != "dropped"] if meta.contract else [],
     }
     if rm.name:
         client = mlflow_client(s)

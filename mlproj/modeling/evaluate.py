@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ..core.io import progress
+from ..core.plots import axes  # the task modules import it from here
 from ..core.tasks import Predictions, Task, get_task
 
 # %% auto #0
 __all__ = ['predict', 'compute_metrics', 'tie_groups', 'fast_metrics', 'bootstrap_weights', 'bootstrap_metrics', 'make_cv',
-           'cross_validate_model', 'summarize_cv', 'permutation_importance_table', 'single_column_cv', 'axes',
-           'plot_metrics', 'plot_importance']
+           'cross_validate_model', 'summarize_cv', 'permutation_importance_table', 'single_column_cv', 'plot_metrics',
+           'plot_importance']
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #33489935
 def predict(
@@ -128,7 +129,7 @@ def cross_validate_model(
     task = get_task(task)
     cv = task.cv(n_splits, random_state)
     rows = []
-    for train_idx, val_idx in progress(cv.split(X, y, task.groups(X)), desc=desc, total=n_splits):
+    for train_idx, val_idx in progress(cv.split(X, y, task.groups(X)), desc=desc, total=cv.get_n_splits()):
         fitted = task.fit(clone(model), X.iloc[train_idx], y.iloc[train_idx])
         p = task.align(task.predict(fitted, X.iloc[val_idx], y.iloc[val_idx]), y)
         rows.append(fast_metrics(task, p))
@@ -156,6 +157,10 @@ def permutation_importance_table(
     from sklearn.utils.random import sample_without_replacement
 
     task = get_task(task)
+    columns = [c for c in X.columns if c not in task.role_columns()]
+    if not columns:  # nothing but role columns (a recommender's users): no feature to permute
+        empty = pd.DataFrame({"importance_mean": [], "importance_std": []}, dtype=float)
+        return empty.rename_axis("feature")
     classes = np.asarray(model.classes_) if task.has_classes else None
     groups = task.groups(X)  # a ranking's queries: scored whole, so every row is kept
     groups = None if groups is None else groups.to_numpy()
@@ -168,7 +173,6 @@ def permutation_importance_table(
     n = len(X)
     n_rows = n if groups is not None else int(min(1.0, max_rows / n) * n)
     rows = []
-    columns = [c for c in X.columns if c not in task.role_columns()]
     for col in columns:
         rs = check_random_state(seed)  # the same draws as sklearn.inspection.permutation_importance
         if n_rows < n:
@@ -223,16 +227,6 @@ def single_column_cv(
     return float(np.mean(scores))
 
 # %% ../../nbs/modeling/02_evaluate.ipynb #9380fde9
-def axes(
-    ax=None,  # Axes to draw on; None makes a new figure
-    figsize: tuple[float, float] = (5, 3.5),  # Size of the new figure
-):
-    "Return `ax`, or the axes of a new figure of `figsize`: every plot function starts with it."
-    import matplotlib.pyplot as plt
-
-    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
-
-
 def plot_metrics(
     tables: dict[str, pd.DataFrame],  # {model name: output of `bootstrap_metrics`}
     metrics: list[str] | None = None,  # Metrics to show; all by default

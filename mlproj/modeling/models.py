@@ -119,5 +119,7 @@ def make_model(
             est._validate_params()
     except InvalidParameterError as e:
         raise ConfigError(f"bad --set value for {type(est).__name__}: {e}") from None
+    if not spec.preprocess:  # the model reads its role columns itself (a recommender's users)
+        return Pipeline([("model", est)])
     pre = make_preprocessor(types, scale=spec.scale)
     return Pipeline([("preprocess", pre), ("model", est)])

@@ -17,11 +17,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 
 from ..core.errors import ConfigError, DataError, SchemaError
-from .interactions import Split, recommendation_metrics, temporal_split
+from .interactions import Interactions, Split, recommendation_metrics, temporal_split
 
 # %% auto #0
-__all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'top_k', 'Recommender', 'Popularity', 'ItemKNN', 'EASE',
-           'check_ease_fits', 'ALS', 'RP3Beta', 'evaluate_recommender', 'Auto', 'make_recommender']
+__all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'top_k', 'take_rows', 'Recommender', 'Popularity', 'ItemKNN', 'EASE',
+           'check_ease_fits', 'ALS', 'RP3Beta', 'evaluate_recommender', 'Auto', 'make_recommender', 'TopK']
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #8fea4c83
 def top_k(
@@ -45,6 +45,20 @@ def top_k(
         items = np.pad(items, ((0, 0), (0, k - kk)), constant_values=-1)
         s = np.pad(s, ((0, 0), (0, k - kk)), constant_values=-np.inf)
     return items, s
+
+# %% ../../nbs/modeling/04_recommenders.ipynb #57bacea2
+def take_rows(
+    m: sp.csr_matrix,  # A CSR matrix
+    rows: np.ndarray,  # Row indices; -1 gives an empty row
+) -> sp.csr_matrix:  # (len(rows), m.shape[1])
+    "Rows `rows` of `m` (-1: an empty row), without scipy's fancy-indexing overhead (a request's few users)."
+    rows = np.asarray(rows, dtype=np.int64)
+    safe = np.maximum(rows, 0)
+    starts = m.indptr[safe]
+    lens = np.where(rows >= 0, m.indptr[safe + 1] - starts, 0)
+    indptr = np.r_[0, np.cumsum(lens)]
+    take = np.repeat(starts - indptr[:-1], lens) + np.arange(indptr[-1])
+    return sp.csr_matrix((m.data[take], m.indices[take], indptr), shape=(len(rows), m.shape[1]))
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #f1c4b799
 class Recommender(BaseEstimator):
@@ -84,16 +98,20 @@ class Recommender(BaseEstimator):
         block = max(1, self.block_bytes // (8 * self.n_items_))
         items = np.empty((len(users), k), np.int64)
         scores = np.empty((len(users), k))
-        pop = np.where(self.catalogue_, self.popularity_, -np.inf).astype(float)
+        outside = np.flatnonzero(~self.catalogue_)
         for start in range(0, len(users), block):
             u = users[start : start + block]
-            Xb = X_seen[start : start + block]
+            Xb = X_seen if len(users) <= block else X_seen[start : start + block]
             cold = (u < 0) | (u >= self.n_users_)
-            S = np.empty((len(u), self.n_items_))
-            if (~cold).any():
-                S[~cold] = self._score(u[~cold], Xb[np.flatnonzero(~cold)])
-                S[~cold, :] = np.where(self.catalogue_, S[~cold], -np.inf)
-            S[cold] = pop
+            if not cold.any():  # the usual request: no sparse re-indexing
+                S = self._score(u, Xb)
+                S = S if S.flags.writeable and S.dtype == float else np.array(S, dtype=float)
+            else:
+                S = np.empty((len(u), self.n_items_))
+                if (~cold).any():
+                    S[~cold] = self._score(u[~cold], take_rows(Xb, np.flatnonzero(~cold)))
+                S[cold] = self.popularity_
+            S[:, outside] = -np.inf  # the catalogue is the items seen in training
             S[np.repeat(np.arange(len(u)), np.diff(Xb.indptr)), Xb.indices] = -np.inf
             items[start : start + block], scores[start : start + block] = top_k(S, k)
         return items, scores
@@ -281,11 +299,16 @@ class RP3Beta(Recommender):
 
     def _score(self, users, X):
         if self.profiles_ is not None:
-            P = self.profiles_[users]
-            fitted = P.copy()
-            fitted.data[:] = 1.0
-            # fit-time items get their recency weight; items `fit` did not see for the user count as newest
-            X = sp.csr_matrix(X.multiply(P) + (X - X.multiply(fitted)))
+            P = take_rows(self.profiles_, users)
+            same = (
+                X.nnz == P.nnz and np.array_equal(X.indptr, P.indptr) and np.array_equal(X.indices, P.indices)
+            )
+            if same:  # the history `fit` saw (what TopK passes): its recency weights as they are
+                X = P
+            else:  # fit-time items get their recency weight; items `fit` did not see for the user count as newest
+                fitted = P.copy()
+                fitted.data[:] = 1.0
+                X = sp.csr_matrix(X.multiply(P) + (X - X.multiply(fitted)))
         return (X @ self.similarity_).toarray()
 
 
@@ -424,3 +447,94 @@ def make_recommender(
             f"recommender {key!r} has no parameter(s) {unknown}; its parameters are {sorted(est.get_params())}."
         )
     return est.set_params(**params)
+
+# %% ../../nbs/modeling/04_recommenders.ipynb #724265ea
+class TopK(BaseEstimator):
+    "A recommender on interaction rows: `fit(X, items)` (X: the user, time, rating columns), `predict(X)`: top-k item ids."
+
+    def __init__(
+        self,
+        recommender: Recommender | None = None,  # Unfitted; None: `make_recommender("default")`
+        user: str = "user",  # Column of user ids in X
+        time: str
+        | None = None,  # Column of times in X (orders the history; RP3beta weighs recent items more)
+        rating: str | None = None,  # Column of ratings in X
+        min_rating: float | None = None,  # Ratings below it are not positives
+        k: int = 10,  # Items per user
+    ):
+        self.recommender, self.user, self.time = recommender, user, time
+        self.rating, self.min_rating, self.k = rating, min_rating, k
+
+    def fit(self, X: pd.DataFrame, y) -> TopK:
+        "Build the interaction matrix of the rows (user of `X`, item `y`) and fit the recommender on it."
+        df = pd.DataFrame({"user": _user_ids(X[self.user]), "item": np.asarray(y, dtype=object)})
+        for role in ("time", "rating"):
+            if getattr(self, role):
+                df[role] = X[getattr(self, role)].to_numpy()
+        data = Interactions.from_frame(
+            df, "user", "item", "rating" if self.rating else None, "time" if self.time else None,
+            self.min_rating or None, where="the training rows",
+        )  # fmt: skip
+        base = self.recommender if self.recommender is not None else make_recommender()
+        self.recommender_ = clone(base).fit(data.matrix, data.times)
+        self.users_ = np.asarray(data.users, dtype=object)
+        self.items_ = np.asarray(data.items, dtype=object)
+        self.seen_, self.n_duplicates_ = data.matrix, data.n_duplicates
+        return self
+
+    @property
+    def popularity_(self) -> np.ndarray:
+        "Train users per item, in the order of `items_`."
+        return self.recommender_.popularity_
+
+    def recommend(
+        self,
+        users,  # User ids (any type: compared as text)
+        k: int | None = None,  # Items per user; default `self.k`
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # item ids (n, k), scores (n, k), cold start (n,)
+        "The top-k item ids and scores of each user (None / NaN pad a short list), and which users are unknown."
+        uniq, inverse = np.unique(
+            _id_array(users), return_inverse=True
+        )  # each user once, however many rows ask
+        rows = self._index().get_indexer(uniq)
+        seen = take_rows(self.seen_, rows)  # cold users (-1) have seen nothing
+        items, scores = self.recommender_.recommend(rows, seen, k or self.k)
+        out = self.items_[np.maximum(items, 0)]
+        out[items < 0] = None
+        scores = np.where(items < 0, np.nan, scores)
+        return out[inverse], scores[inverse], (rows < 0)[inverse]
+
+    def known(self, users) -> np.ndarray:
+        "Whether each user id was seen in training (the others are cold start: they get popularity)."
+        return self._index().get_indexer(_id_array(users)) >= 0
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        "The top-k item ids of each row's user: (n_rows, k), None where the catalogue ran out."
+        return self.recommend(X[self.user])[0]
+
+    def _index(self) -> pd.Index:
+        if (index := self.__dict__.get("_user_index")) is None:  # built once per process, not pickled
+            index = self.__dict__["_user_index"] = pd.Index(self.users_)
+        return index
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_user_index", None)
+        return state
+
+
+def _id_array(users) -> np.ndarray:
+    "User ids as a text array ('' for a missing one), cheap for the few ids of a request."
+    values = np.atleast_1d(np.asarray(users, dtype=object))
+    return np.array(["" if pd.isna(v) else _user_id(v) for v in values], dtype=str)
+
+
+def _user_id(v) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _user_ids(s: pd.Series) -> pd.Series:
+    "User ids as text (missing stay missing): 42 in a file and '42' in a request are one user."
+    return s.map(
+        lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v), na_action="ignore"
+    )

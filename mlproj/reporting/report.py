@@ -19,6 +19,7 @@ from pathlib import Path
 from ..core.errors import ConfigError, ReportError
 from ..core.io import atomic_dir, atomic_write, code_version, logger, make_run_id, point_latest
 from ..core.settings import coerce_value, load_settings
+from ..data.sources import DATA_SUFFIXES
 from .pages import DataReport, ModelReport
 from ..workflows.pipeline import resolve_inputs
 
@@ -223,7 +224,7 @@ def _page_title(report_name: str, name: str, params: dict, run_id: str) -> str:
     "Return the HTML title of a run: 'mlproj <report> report — <data> — <run id>' (no data part for a template without one)."
     declared = report_parameters(name)
     data = params.get("data", _literal(declared["data"]["default"]) if "data" in declared else "")
-    if Path(str(data)).suffix.lower() in {".csv", ".parquet", ".pq"}:
+    if Path(str(data)).suffix.lower() in DATA_SUFFIXES:
         data = Path(str(data)).name
     return " — ".join(p for p in [f"mlproj {report_name} report", str(data), run_id] if p)
 
@@ -360,7 +361,7 @@ def _check_inputs(name: str, params: dict) -> str | None:
         return None  # a template that names no data: its inputs are unknown, so it is never reused
     eff = {**{k: _literal(v["default"]) for k, v in declared.items()}, **params}
     data = str(eff["data"])
-    if Path(data).suffix.lower() in {".csv", ".parquet", ".pq"}:
+    if Path(data).suffix.lower() in DATA_SUFFIXES:
         params["data"] = data = str(Path(data).expanduser().resolve())  # the kernel may run elsewhere
     target = eff.get("target") or None
     if "model" in declared:

@@ -254,7 +254,8 @@ class Classification(Task):
         labels = [1] if k == 2 else list(range(k))  # binary: the positive class only
 
         def score(y_true, proba):  # every class is in every training fold, so proba's columns are 0..k-1
-            return np.mean([_rank_auc(y_true == c, proba[:, c]) for c in labels])
+            ones = np.ones((1, len(y_true)))  # unit weights: the plain ROC AUC
+            return np.mean([_weighted_auc(ones, (y_true == c).astype(float), proba[:, c])[0] for c in labels])
 
         make = lambda: DecisionTreeClassifier(max_depth=4, random_state=0)  # noqa: E731
         out = {
@@ -276,16 +277,6 @@ class Classification(Task):
             ("Precision-recall curve", lambda ax: plot_pr(p, ax=ax)),
             ("Calibration", lambda ax: plot_calibration(p, ax=ax)),
         ]
-
-
-def _rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
-    "ROC AUC of `score` for the boolean labels `positive`, from ranks (ties count half), as sklearn's."
-    from scipy.stats import rankdata
-
-    n_pos = positive.sum()
-    return float(
-        (rankdata(score)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(positive) - n_pos))
-    )
 
 # %% ../../nbs/tasks/00_classification.ipynb #ca9af611
 def plot_confusion_matrix(preds: Predictions, normalize: str | None = None, ax=None):

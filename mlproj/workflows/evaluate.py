@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
-from ..data.contracts import DataContract, check_contract
+from ..data.contracts import check_contract
 from ..data.sources import hash_frame, load_data, require_target, split_data
 from ..lifecycle.artifacts import check_feature_names
 from ..lifecycle.registry import load_model
@@ -112,21 +111,21 @@ def _record_evaluation(run: TrackedRun, ev: EvaluationResult, s: Settings) -> di
 def _evaluate(artifact, data, target, n_bootstrap, s: Settings, tracked=None) -> EvaluationResult:
     artifact = artifact or s.path(s.train.models_dir) / "latest"
     model, meta, rm = load_model(artifact, s)
-    baseline = load_model(rm, s, which="baseline")[0] if "baseline.joblib" in meta.get("files", {}) else None
-    data = data or meta["data"]
-    target = target or meta["target"]
-    task = RunSpec.task_of(meta)  # bound to its role columns (a query id)
+    baseline = load_model(rm, s, which="baseline")[0] if meta.has_baseline else None
+    data = data or meta.data
+    target = target or meta.target
+    task = meta.task  # bound to its role columns (a query id)
     df = load_data(data)
     require_target(df, target, where=str(data))
-    if "contract" in meta:
-        check_contract(df, DataContract.from_dict(meta["contract"]), where=str(data))
+    if meta.contract is not None:
+        check_contract(df, meta.contract, where=str(data))
     else:  # artifacts saved before data contracts existed
         check_feature_names(meta, df.columns.drop(target), where=str(data))
-    run = meta.get("settings", {}).get("run", {})
+    run = meta.settings.get("run", {})
     n_boot = s.train.n_bootstrap if n_bootstrap is None else n_bootstrap
-    seed = meta.get("seed", 0)
+    seed = meta.seed
     data_hash = hash_frame(df)
-    if data_hash == meta.get("data_sha256"):
+    if data_hash == meta.data_sha256:
         split = split_data(
             df, target, task, test_size=run.get("test_size", s.data.test_size), random_state=seed
         )

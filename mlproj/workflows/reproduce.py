@@ -72,11 +72,11 @@ def reproduce(
             f"run {run_id} is not a finished 'mlproj train' run ({run.info.status}); only those can be reproduced."
         )
     old_model, meta, _ = load_model(f"runs:/{run_id}", s)
-    df = load_data(meta["data"])
-    if hash_frame(df) != meta["data_sha256"]:
+    df = load_data(meta.data)
+    if hash_frame(df) != meta.data_sha256:
         raise DataError(
-            f"{meta['data']} has SHA-256 {hash_frame(df)[:12]}... but run {run_id} was trained on "
-            f"{meta['data_sha256'][:12]}...; restore the original data to reproduce it."
+            f"{meta.data} has SHA-256 {hash_frame(df)[:12]}... but run {run_id} was trained on "
+            f"{meta.data_sha256[:12]}...; restore the original data to reproduce it."
         )
     spec = RunSpec.from_metadata(meta, where=f"run {run_id}")
     run_args = {k: v for k, v in spec.to_dict().items() if k != "schema_version"}
@@ -88,6 +88,6 @@ def reproduce(
     b = new.preds.proba if new.preds.proba is not None else new.preds.y_pred
     same_preds = bool(np.array_equal(old.y_pred, new.preds.y_pred) and np.array_equal(a, b))
     diff = float(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)))) if len(a) else 0.0
-    rec, now = metrics_to_log(meta["metrics"]), metrics_to_log(new.metrics())
+    rec, now = metrics_to_log(meta.metrics), metrics_to_log(new.metrics())
     rows = {k: {"recorded": rec[k], "reproduced": now.get(k), "identical": rec[k] == now.get(k)} for k in rec}
-    return ReproduceResult(run_id, meta["data"], pd.DataFrame(rows).T, same_preds, diff, new)
+    return ReproduceResult(run_id, meta.data, pd.DataFrame(rows).T, same_preds, diff, new)

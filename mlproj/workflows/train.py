@@ -44,6 +44,7 @@ from mlproj.data.sources import (
     split_data,
 )
 from mlproj.lifecycle.artifacts import (
+    ArtifactMeta,
     check_feature_names,
     git_state,
     load_artifact,
@@ -91,7 +92,10 @@ def resolve_inputs(
 ) -> TrainInputs:
     "Load the data and check target, task, model and overrides; raise a clear `MlprojError` for any bad one."
     df = load_data(data)
-    target = target or default_target(data)
+    embedded = DATASETS.get(str(data))  # an embedded dataset names its own role columns
+    columns = {**(embedded.columns if embedded else {}), **dict(columns or {})}
+    role = get_task(task).target_role if task != "auto" else None  # a recommender's target is its items
+    target = target or default_target(data) or (columns.get(role) if role else None)
     if not target:
         raise ConfigError(
             f"no target column given for {data}; pass --target with one of its columns: "
@@ -104,8 +108,6 @@ def resolve_inputs(
     else:
         get_task(task).check_target(df[target].dropna())
         reason = "given"
-    embedded = DATASETS.get(str(data))  # an embedded dataset names its own role columns
-    columns = {**(embedded.columns if embedded else {}), **dict(columns or {})}
     columns = _check_roles(df, get_task(task), columns, target, str(data))
     params = params if isinstance(params, dict) else parse_overrides(params)
     name = get_model_spec(task, get_task(task).default_model if model == "auto" else model).name
@@ -120,9 +122,15 @@ def _check_roles(df: pd.DataFrame, task, columns: dict, target: str, where: str)
         flags = ", ".join(f"--{r} {c}" for r, c in unused.items())
         warnings.warn(f"ignoring {flags}: task {task.name!r} has no such column role.", stacklevel=3)
     columns = {r: c for r, c in columns.items() if r in task.roles}
+    if task.target_role and columns.get(task.target_role, target) != target:
+        role = task.target_role
+        raise ConfigError(
+            f"task {task.name!r} learns the {role}s: its target is the {role} column {columns[role]!r}, not "
+            f"{target!r}; drop --target."
+        )
     task.bind(columns)  # raises when a role is not named
     for role, col in columns.items():
-        if col == target:
+        if col == target and role != task.target_role:
             raise ConfigError(f"--{role} {col!r} is also the target; the {role} column must be another one.")
         if col not in df.columns:
             hint = difflib.get_close_matches(col, list(map(str, df.columns)), n=1)
@@ -249,6 +257,10 @@ def fit_and_evaluate(
         row_index = find_row_index(df.drop(columns=[target, *task.role_columns()]))
         split = split_data(df, target, task, spec.test_size, seed, spec.cv_folds)
         types = infer_column_types(split.X_train, row_index=row_index, roles=task.columns)
+        if not (
+            reads_features := get_model_spec(task, spec.model).preprocess
+        ):  # a recommender reads its roles only
+            types = ColumnTypes(dropped={c: "not read by the model" for c in types.used}, roles=types.roles)
         contract = infer_contract(pd.concat([split.X_train, split.y_train], axis=1), target, task.name, types)
         est = make_model(task, spec.model, types, dict(spec.params), random_state=seed)
         base = Pipeline([("model", get_model_spec(task, "dummy").make(seed))])
@@ -280,7 +292,11 @@ def fit_and_evaluate(
             )
             lap("holdout")
             importance = permutation_importance_table(
-                est, split.X_test, split.y_test, task, random_state=seed
+                est,
+                split.X_test if reads_features else split.X_test[[]],
+                split.y_test,
+                task,
+                random_state=seed,
             )
             lap("importance")
     cv = pd.concat([summarize_cv(folds.loc[w]).add_prefix(f"{w}_") for w in ["model", "baseline"]], axis=1)
@@ -464,20 +480,20 @@ def _check_data(inputs: TrainInputs, spec: RunSpec, s: Settings):
 def _save(result: TrainResult, s: Settings, models_dir) -> Path:
     "Save `result`'s model, baseline, contract and metadata as an artifact; return its folder."
     c = result.columns
-    meta = {
-        "data": result.data,
-        "data_sha256": result.data_hash,
-        "target": result.target,
-        "task": result.task,
-        "model": result.model_name,
-        "params": result.params,
-        "seed": result.seed,
-        "settings": result.settings,
-        "metrics": result.metrics(),
-        "git": git_state(s.project_dir),
-        "versions": package_versions(),
-        "n_rows": result.n_rows,
-        "columns": {
+    meta = ArtifactMeta(
+        data=result.data,
+        data_sha256=result.data_hash,
+        target=result.target,
+        task_name=result.task,
+        model=result.model_name,
+        params=result.params,
+        seed=result.seed,
+        settings=result.settings,
+        metrics=result.metrics(),
+        git=git_state(s.project_dir),
+        versions=package_versions(),
+        n_rows=result.n_rows,
+        columns={
             "numeric": c.numeric,
             "categorical": c.categorical,
             "boolean": c.boolean,
@@ -485,15 +501,10 @@ def _save(result: TrainResult, s: Settings, models_dir) -> Path:
             "dropped": c.dropped,
             "roles": c.roles,
         },
-    }
-    folder = save_artifact(
-        result.model,
-        meta,
-        Path(models_dir) if models_dir else s.path(s.train.models_dir),
-        result.run_id,
-        baseline=result.baseline,
-        contract=result.contract.to_dict(),
+        contract=result.contract,
     )
+    models = Path(models_dir) if models_dir else s.path(s.train.models_dir)
+    folder = save_artifact(result.model, meta, models, result.run_id, baseline=result.baseline)
     logger.info(f"saved model artifact to {folder}")
     return folder
 
