@@ -171,6 +171,10 @@ class Task:
         "Fit `model` on `X`, `y` and return it (a ranker also needs the rows of each query together)."
         return model.fit(X, y)
 
+    def remember(self, model, X: pd.DataFrame, y: pd.Series):
+        "After the holdout is scored: what the model keeps of all rows `X`, `y` (a recommender: each user's history)."
+        return model
+
     def predict(self, model, X: pd.DataFrame, y) -> Predictions:
         "Return `model`'s predictions on `X` beside the true `y`."
         import numpy as np

@@ -487,17 +487,32 @@ class TopK(BaseEstimator):
         "Train users per item, in the order of `items_`."
         return self.recommender_.popularity_
 
+    def remember(self, X: pd.DataFrame, y) -> TopK:
+        "Keep every (user, item) pair of `X`, `y` (all the data, holdout included) as the users' history."
+        rows = self._index().get_indexer(_id_array(X[self.user]))
+        cols = pd.Index(self.items_).get_indexer(pd.Index(np.asarray(y, dtype=object)))
+        keep = (rows >= 0) & (cols >= 0)  # items outside the catalogue are never recommended anyway
+        H = sp.csr_matrix(
+            (np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])), shape=self.seen_.shape
+        )
+        H.data[:] = 1.0
+        H.sort_indices()
+        self.history_ = H
+        return self
+
     def recommend(
         self,
         users,  # User ids (any type: compared as text)
         k: int | None = None,  # Items per user; default `self.k`
+        history: bool = True,  # Exclude (and score from) the whole history `remember` kept; False: the training rows only
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # item ids (n, k), scores (n, k), cold start (n,)
         "The top-k item ids and scores of each user (None / NaN pad a short list), and which users are unknown."
         uniq, inverse = np.unique(
             _id_array(users), return_inverse=True
         )  # each user once, however many rows ask
         rows = self._index().get_indexer(uniq)
-        seen = take_rows(self.seen_, rows)  # cold users (-1) have seen nothing
+        known = getattr(self, "history_", None) if history else None
+        seen = take_rows(self.seen_ if known is None else known, rows)  # cold users (-1) have seen nothing
         items, scores = self.recommender_.recommend(rows, seen, k or self.k)
         out = self.items_[np.maximum(items, 0)]
         out[items < 0] = None

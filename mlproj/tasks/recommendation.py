@@ -127,9 +127,20 @@ class Recommendation(Task):
             "auto": spec("auto", "auto", "grid search on a temporal split inside train"),
         }
 
+    def remember(self, model, X: pd.DataFrame, y: pd.Series):
+        est = model.steps[-1][1] if hasattr(model, "steps") else model
+        est.remember(X, y)  # score and serve never recommend what a user has, holdout included
+        return model
+
     def predict(self, model, X: pd.DataFrame, y) -> Predictions:
         est = model.steps[-1][1] if hasattr(model, "steps") else model
-        items, scores, cold = est.recommend(X[self._col("user") or est.user].to_numpy(), self.k)
+        y = pd.Series(np.asarray(y, dtype=object), index=X.index)
+        scoring = y.isna().all()  # no held-out items: a prediction for use, against the whole history
+        if not scoring and (rating := self._col("rating")) and float(self.options["min_rating"]):
+            positive = (X[rating] >= float(self.options["min_rating"])).to_numpy()
+            X, y = X[positive], y[positive]  # held-out ratings below min_rating are not relevant items
+        user = X[self._col("user") or est.user].to_numpy()
+        items, scores, cold = est.recommend(user, self.k, history=scoring)
         info = {
             "items": est.items_,
             "popularity": est.popularity_,
@@ -137,7 +148,7 @@ class Recommendation(Task):
             "cold": cold,
         }
         users = np.asarray(X[est.user].astype(str))
-        return Predictions(np.asarray(y, dtype=object), items, scores, None, users, info)
+        return Predictions(y.to_numpy(dtype=object), items, scores, None, users, info)
 
     # metrics
     def _per_user(self, p: Predictions):
@@ -159,9 +170,12 @@ class Recommendation(Task):
 
     def weighted_metrics(self, p: Predictions, W: np.ndarray) -> dict[str, np.ndarray]:
         recs, relevant, pop, first = self._per_user(p)
-        return weighted_recommendation_metrics(
+        out = weighted_recommendation_metrics(
             recs, relevant, pop, W[:, first], self.k, p.info["n_train_users"]
         )
+        if not (W.shape[0] == 1 and (W == 1).all()):  # a resample of users shows fewer items: no honest CI
+            out["coverage"] = np.full(W.shape[0], np.nan)
+        return out
 
     def metrics(self, p: Predictions) -> dict[str, float]:
         return {m: float(v[0]) for m, v in self.weighted_metrics(p, np.ones((1, len(p.y_true)))).items()}

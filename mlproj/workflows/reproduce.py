@@ -86,8 +86,16 @@ def reproduce(
     old = predict(old_model, split.X_test, split.y_test, task)
     a = old.proba if old.proba is not None else old.y_pred
     b = new.preds.proba if new.preds.proba is not None else new.preds.y_pred
-    same_preds = bool(np.array_equal(old.y_pred, new.preds.y_pred) and np.array_equal(a, b))
-    diff = float(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float)))) if len(a) else 0.0
+    same_preds = _same(old.y_pred, new.preds.y_pred) and _same(a, b)
+    diff = (
+        float(np.nanmax(np.abs(np.asarray(a, float) - np.asarray(b, float)), initial=0.0)) if len(a) else 0.0
+    )
     rec, now = metrics_to_log(meta.metrics), metrics_to_log(new.metrics())
     rows = {k: {"recorded": rec[k], "reproduced": now.get(k), "identical": rec[k] == now.get(k)} for k in rec}
     return ReproduceResult(run_id, meta.data, pd.DataFrame(rows).T, same_preds, diff, new)
+
+
+def _same(a, b) -> bool:
+    "Equal arrays, missing values (a recommender's short list) equal to each other."
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.all((a == b) | (pd.isna(a) & pd.isna(b))))

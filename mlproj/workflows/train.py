@@ -299,6 +299,10 @@ def fit_and_evaluate(
                 random_state=seed,
             )
             lap("importance")
+            # all rows, now that the holdout is scored: a recommender keeps each user's history as seen
+            task.remember(
+                est, pd.concat([split.X_train, split.X_test]), pd.concat([split.y_train, split.y_test])
+            )
     cv = pd.concat([summarize_cv(folds.loc[w]).add_prefix(f"{w}_") for w in ["model", "baseline"]], axis=1)
     return dict(
         n_rows=len(df),
