@@ -20,7 +20,7 @@ from ..data.quality import is_number, percent
 from ..modeling.evaluate import axes
 
 # %% auto #0
-__all__ = ['CATEGORIES', 'make_ranking_data', 'query_metrics', 'Ranking', 'plot_query_metric']
+__all__ = ['CATEGORIES', 'make_ranking_data', 'query_metrics', 'Ranking', 'ColumnRanker', 'plot_query_metric']
 
 # %% ../../nbs/tasks/02_ranking.ipynb #48b192cd
 CATEGORIES = ["article", "forum", "product", "video"]  # the `doc_type` levels of `make_ranking_data`
@@ -183,7 +183,11 @@ class Ranking(Task):
     default_model = "lambdarank"  # LightGBM LambdaMART: the benchmark's winner
     description = "a graded relevance of documents ranked within each query"
     roles = {"group": "the query id column: the rows of one query are ranked against each other"}
-    options = {"k": (5, 10), "gain": "exponential"}
+    options = {
+        "k": (5, 10),
+        "gain": "exponential",
+        "baseline": "",
+    }  # baseline: a column to rank by, or random
     numeric_target = True
 
     @property
@@ -311,9 +315,11 @@ class Ranking(Task):
             )
             return est
 
+        column = str(self.options.get("baseline") or "")  # [ranking] baseline = bm25: the column to beat
         return {
             "dummy": ModelSpec(
-                n, "dummy", lambda rs: dummy.DummyRegressor(), False,
+                n, "dummy", lambda rs: ColumnRanker(column) if column else dummy.DummyRegressor(), False,
+                f"documents ranked by {column!r} alone" if column else
                 "one score for every document: the expected metrics of a random ranking",
             ),
             "pointwise": ModelSpec(
@@ -386,6 +392,42 @@ class Ranking(Task):
 
 
 register_task(Ranking())
+
+
+class ColumnRanker:
+    "The baseline that ranks by one column of the data (`[ranking] baseline = COLUMN`): the score a model must beat."
+
+    def __init__(self, column: str):
+        self.column = column
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"column": self.column}
+
+    def set_params(self, **params) -> ColumnRanker:
+        self.column = params.get("column", self.column)
+        return self
+
+    def fit(self, X: pd.DataFrame, y=None) -> ColumnRanker:
+        if self.column not in X.columns:
+            hint = difflib.get_close_matches(str(self.column), [str(c) for c in X.columns], n=1)
+            raise ConfigError(
+                f"[ranking] baseline {self.column!r} is not a column of the data"
+                + (
+                    f" (did you mean {hint[0]!r}?)"
+                    if hint
+                    else f"; columns: {list(map(str, X.columns))[:20]}"
+                )
+                + "; name a numeric column to rank by, or leave it empty for a random ranking."
+            )
+        if not is_number(X[self.column]):
+            raise ConfigError(
+                f"[ranking] baseline {self.column!r} is {X[self.column].dtype}, not numeric; name a numeric column."
+            )
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        "The column itself, missing values last."
+        return X[self.column].astype(float).fillna(-np.inf).to_numpy()
 
 # %% ../../nbs/tasks/02_ranking.ipynb #b4b65d44
 def plot_query_metric(
