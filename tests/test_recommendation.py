@@ -299,3 +299,16 @@ def test_min_rating_holdout_counts_only_positives(tmp_path: Path) -> None:
     df = pd.read_csv(tmp_path / "f.csv")
     held = split_data(df, "item", get_task("recommendation").bind(roles), 0.2, 0).X_test
     assert len(r.preds.y_true) == int((held.rating >= 4).sum()), (len(r.preds.y_true), len(held))
+
+
+def test_check_knows_the_roles(tmp_path: Path) -> None:
+    "`mlproj check` takes the role columns too: a missing user id is a finding, a missing --user one line."
+    df = _interactions()
+    df.loc[0, "user"] = None
+    df.to_csv(tmp_path / "gap.csv", index=False)
+    proc = run_cli("check", "--data", "gap.csv", *REC, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "missing_user_ids" in proc.stdout and "1 row(s) have no user id in 'user'" in proc.stdout, proc.stdout
+    bad = run_cli("check", "--data", "gap.csv", "--task", "recommendation", "--item", "item", cwd=tmp_path)
+    assert bad.returncode == 2 and "needs the user column: pass --user COLUMN" in bad.stderr, bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr

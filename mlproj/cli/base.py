@@ -16,8 +16,8 @@ from ..core.runspec import RunSpec
 from ..core.settings import ROLES, load_settings
 
 # %% auto #0
-__all__ = ['common_options', 'Command', 'training_options', 'no_track_option', 'model_ref_option', 'settings_from',
-           'start_tracker', 'print_table']
+__all__ = ['common_options', 'Command', 'training_options', 'role_options', 'no_track_option', 'model_ref_option',
+           'settings_from', 'start_tracker', 'print_table']
 
 # %% ../../nbs/cli/00_base.ipynb #a4c06219
 def common_options() -> argparse.ArgumentParser:
@@ -78,11 +78,16 @@ def training_options(p: argparse.ArgumentParser, out_help: str) -> None:
         dest="overrides",
         help="model parameter override, repeatable, e.g. --set max_iter=300",
     )
+    role_options(p)
+    g.add_argument("--out", metavar="DIR", help=out_help)
+    no_track_option(p)
+
+
+def role_options(p: argparse.ArgumentParser) -> None:
+    "Add `--group`, `--user`, `--item`, `--rating`, `--time`: the columns a task reads beside the features."
     r = p.add_argument_group("columns with a role (tasks that need them say so)")
     for role, what in ROLES.items():
         r.add_argument(f"--{role}", metavar="COL", help=f"{what} [data.{role}]")
-    g.add_argument("--out", metavar="DIR", help=out_help)
-    no_track_option(p)
 
 
 def no_track_option(p: argparse.ArgumentParser) -> None:

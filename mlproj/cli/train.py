@@ -16,11 +16,13 @@ from mlproj.cli.base import (
     Command,
     no_track_option,
     print_table,
+    role_options,
     settings_from,
     start_tracker,
     training_options,
 )
 from ..core.io import logger
+from ..core.runspec import RunSpec
 
 # %% auto #0
 __all__ = ['TRAIN', 'CHECK', 'EVALUATE', 'REPRODUCE', 'cmd_train', 'cmd_check', 'cmd_evaluate', 'cmd_reproduce']
@@ -86,20 +88,27 @@ def _check_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--test-size", type=float, metavar="F", help="holdout fraction [data.test_size]")
     p.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
+    role_options(p)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     "`mlproj check`: run the quality checks; exit 3 if any finding is an error."
     from mlproj.data.quality import check_quality
-    from mlproj.data.sources import default_target, load_data
+    from mlproj.data.sources import DATASETS, default_target, load_data
 
     s = settings_from(args)
     df = load_data(s.data.source)
+    embedded = DATASETS.get(s.data.source)  # an embedded dataset names its own role columns
+    spec = RunSpec.from_settings(s)
+    spec = spec.replace(columns={**(embedded.columns if embedded else {}), **spec.columns})
+    task = spec.task_object() if spec.task != "auto" else "auto"  # bound: its role columns are checked too
     target = s.data.target or default_target(s.data.source)
+    if not target and task != "auto" and task.target_role:  # a recommender's target: its item column
+        target = task.columns.get(task.target_role)
     report = check_quality(
         df,
         target=target,
-        task=s.train.task,
+        task=task,
         settings=s.quality,
         test_size=s.data.test_size,
         random_state=s.train.seed,

@@ -88,6 +88,8 @@ class Recommendation(Task):
         n_out = np.where(n >= self.min_interactions, np.floor(test_size * n + 1e-9), 0)
         held_first = pd.Series(rank >= n - n_out, index=f.index)
         held = frame.assign(h=held_first).groupby(["u", "i"])["h"].transform("first").to_numpy(dtype=bool)
+        # a row without a user id is dropped by training, never held out
+        held = held & X[self._col("user")].notna().to_numpy()
         return np.flatnonzero(~held), np.flatnonzero(held)
 
     def cv(self, n_splits: int, random_state: int):
@@ -188,16 +190,20 @@ class Recommendation(Task):
 
     # quality
     def role_findings(self, X: pd.DataFrame, y: pd.Series) -> list[tuple[str, str, str, float | None]]:
-        u = X[self._col("user")].astype(str)
-        pairs = pd.DataFrame({"u": u.to_numpy(), "i": y.astype(str).to_numpy()})
-        n_users, n_items = pairs.u.nunique(), pairs.i.nunique()
         out = []
+        if n_missing := int(X[self._col("user")].isna().sum()):
+            msg = f"{n_missing} row(s) have no user id in {self._col('user')!r}: training drops them; fill them if you can."
+            out.append(("warning", "missing_user_ids", msg, float(n_missing)))
+        keep = X[self._col("user")].notna().to_numpy() & y.notna().to_numpy()
+        u = X[self._col("user")][keep].astype(str)
+        pairs = pd.DataFrame({"u": u.to_numpy(), "i": y[keep].astype(str).to_numpy()})
+        n_users, n_items = pairs.u.nunique(), pairs.i.nunique()
         if n_users < 2 or n_items < 2:
             msg = (
                 f"the data has {n_users} user(s) and {n_items} item(s): a recommender needs at least 2 of each; "
                 f"check --user and --item."
             )
-            return [("error", "too_few_users_or_items", msg, float(min(n_users, n_items)))]
+            return [*out, ("error", "too_few_users_or_items", msg, float(min(n_users, n_items)))]
         if n_dup := int(pairs.duplicated().sum()):
             msg = (
                 f"{n_dup} row(s) repeat a (user, item) pair: they count once as a positive; remove them, or keep "
