@@ -59,8 +59,10 @@ def main(data: str, target: str) -> dict:
                      "git_state": out_git, "package_versions": out_versions}
     import tempfile
 
+    # the fields every artifact's metadata must have (`ArtifactMeta.REQUIRED`), with probe values
+    probe_meta = {"data": "probe", "data_sha256": "0" * 64, "target": target, "task": result.task, "model": "hgb"}
     with tempfile.TemporaryDirectory() as tmp:
-        _, out["around"]["save_artifact"] = timed(save_artifact, result.model, {"probe": True}, tmp, "probe",
+        _, out["around"]["save_artifact"] = timed(save_artifact, result.model, probe_meta, tmp, "probe",
                                                   baseline=result.baseline)
 
     # The extra work inside `timings` that a bare script does not do.
