@@ -221,6 +221,11 @@ class Task:
         "What is worth a warning in predictions for rows `X` (their role columns): `{(column, what): count}`."
         return {}
 
+    @property
+    def warns_on_predictions(self) -> bool:
+        "Whether `prediction_warnings` can say anything: servers and batch scoring skip the call otherwise."
+        return type(self).prediction_warnings is not Task.prediction_warnings
+
     def broken_outputs(self, y_pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
         "Which records got no usable prediction (NaN or infinity): the server refuses to answer them."
         import numpy as np

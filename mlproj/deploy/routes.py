@@ -185,10 +185,10 @@ def score(state: AppState, records: list[dict], endpoint: str, request_id: str, 
     out = {"request_id": request_id, "model": m.info, **m.task.response(y, proba, m.classes)}
     labels = out["predictions"]
     found = state.parser.warnings(records)
-    if roles := m.task.role_columns():  # e.g. users the recommender never saw
+    if m.task.warns_on_predictions:  # e.g. users the recommender never saw
         import pandas as pd
 
-        frame = pd.DataFrame.from_records(records, columns=roles)
+        frame = pd.DataFrame.from_records(records, columns=m.task.role_columns())
         for key, n in m.task.prediction_warnings(m.pipeline, frame).items():
             found[key] = found.get(key, 0) + n
     out["warnings"] = warning_lines(found)

@@ -340,7 +340,9 @@ def _score_chunks(
                 chunk = chunk.drop(index=bad.index)
             if not chunk.empty:
                 count_warnings(chunk, contract, result.warnings)
-                if scorer.task.role_columns():  # e.g. users the recommender never saw (needs the pipeline)
+                if (
+                    scorer.task.warns_on_predictions
+                ):  # e.g. users the recommender never saw (needs the pipeline)
                     for (col, what), n in scorer.task.prediction_warnings(scorer.fitted, chunk).items():
                         result.warnings[f"{col}: {what}"] = result.warnings.get(f"{col}: {what}", 0) + n
                 preds = scorer(chunk, _ids(chunk, result))
