@@ -75,6 +75,11 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="port (default [serve] port: 8000; 0 picks a free one)")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default [serve] workers: 1)")
     p.add_argument("--access-log", action="store_true", help="log one line per request on stderr")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve a non-loopback --host without MLPROJ_SERVE_TOKEN (anyone who can reach it can predict and reload)",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -87,7 +92,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"serving {model.resolved.label} at {url} (docs: {url}/docs)", flush=True)
 
     try:
-        serve(args.model, args.host, args.port, args.workers, s, access_log=args.access_log, on_ready=ready)
+        serve(
+            args.model,
+            args.host,
+            args.port,
+            args.workers,
+            s,
+            access_log=args.access_log,
+            on_ready=ready,
+            insecure=args.insecure,
+        )
     except KeyboardInterrupt:  # SIGTERM or Ctrl-C: uvicorn has already stopped gracefully
         pass
     return 0
@@ -100,7 +114,8 @@ SERVE = Command(
     "/invocations (MLflow's scoring formats), GET /health, /ready, /metadata, /metrics (Prometheus), "
     "POST /reload (or SIGHUP) to load what REF points to now. Every prediction goes to the "
     "[serve] log. With MLPROJ_SERVE_TOKEN set, /predict, /invocations and /reload need "
-    "'Authorization: Bearer <token>'. SIGTERM or Ctrl-C stops gracefully.",
+    "'Authorization: Bearer <token>'; binding an address other machines can reach (--host 0.0.0.0) "
+    "needs that token, or --insecure. SIGTERM or Ctrl-C stops gracefully.",
     arguments=_serve_arguments,
     run=cmd_serve,
 )

@@ -125,6 +125,7 @@ class ServeSettings:
     workers: int = 1  # uvicorn worker processes
     threads: int = 0  # OpenMP/BLAS threads per worker; 0: the cores divided among the workers
     fast_path: bool = True  # answer with the NumPy inference path when it matches the pipeline
+    compile: bool = True  # compile tree models to C for requests (once per model file, cached)
     max_body_bytes: int = 1_048_576  # larger request bodies get 413
     max_records: int = 10_000  # more records in one request get 413
     log: str = "predictions.sqlite"  # prediction log: .sqlite/.db file or Parquet folder; empty: none
@@ -232,6 +233,9 @@ def _line_of(lines: list[str], section: str, key: str) -> int | None:
     return None
 
 
+_SECTION_ALIASES = {"recommend": "recommendation"}  # other names of a task's options section
+
+
 def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     "Parse `path` into `{section: {key: raw}}` and `{section.key: 'path line N'}`; raise `ConfigError` if malformed."
     try:
@@ -261,11 +265,21 @@ def _read_ini(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         ) from None
     lines = text.splitlines()
     values, origin = {}, {}
+    given: dict[tuple[str, str], tuple[str, str]] = {}  # (task, key) -> (section as written, raw)
     for section in parser.sections():
         if section not in SECTIONS:  # a task's options: checked once plugins have registered their tasks
-            values.setdefault(section, {}).update(parser.items(section))
+            task = _SECTION_ALIASES.get(section, section)
+            for key, raw in parser.items(section):
+                first, before = given.setdefault((task, key), (section, raw))
+                if before != raw:
+                    raise ConfigError(
+                        f"{path} line {_line_of(lines, section, key)}: [{section}] {key} = {raw} contradicts "
+                        f"[{first}] {key} = {before} (line {_line_of(lines, first, key)}); [{section if section != task else first}] "
+                        f"is another name for [{task}], so set {key} once."
+                    )
+                values.setdefault(task, {})[key] = raw
             line = next((i for i, t in enumerate(lines, 1) if t.strip() == f"[{section}]"), "?")
-            origin[section] = f"{path} line {line}"
+            origin.setdefault(task, f"{path} line {line}")
             continue
         known = {f.name for f in fields(SECTIONS[section])}
         for key, raw in parser.items(section):

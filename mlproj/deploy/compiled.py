@@ -13,14 +13,27 @@ from pathlib import Path
 import numpy as np
 
 from ..core.io import atomic_write
-from .inference import FastPredictor, NotCompilable, _build_plans, _frame_matrix
+from ..core.settings import Settings
+from .inference import FastPredictor, NotCompilable, _build_plans, _build_row, _frame_matrix
 
 # %% auto #0
-__all__ = ['compile_trees', 'tree_compiler_version', 'CompiledModel', 'compile_predictor']
+__all__ = ['DIRECT_ROWS', 'compile_trees', 'tree_compiler_version', 'CompiledModel', 'compile_predictor', 'compiled_path',
+           'load_or_compile']
 
 # %% ../../nbs/deploy/00a_compiled.ipynb #35faa928
+def _treelite_model(est):
+    "treelite's model of `est`: a HistGradientBoosting model, or LightGBM's scikit-learn estimators."
+    import treelite
+
+    if hasattr(est, "booster_"):  # LGBMRanker, LGBMClassifier, LGBMRegressor
+        return treelite.frontend.from_lightgbm(est.booster_)
+    import treelite.sklearn
+
+    return treelite.sklearn.import_model(est)
+
+
 def compile_trees(
-    est,  # A fitted HistGradientBoostingClassifier or HistGradientBoostingRegressor
+    est,  # A fitted HistGradientBoosting model, or a fitted LightGBM estimator
     path: Path,  # Where the shared library goes; built under a temporary name, then renamed
     threads: int = 2,  # Parallel compiler processes
 ) -> Path:
@@ -32,9 +45,8 @@ def compile_trees(
 
     try:
         import tl2cgen
-        import treelite.sklearn
 
-        model = treelite.sklearn.import_model(est)
+        model = _treelite_model(est)
     except Exception as e:  # not a tree model treelite knows, or the packages are missing
         raise NotCompilable(f"treelite cannot read this model ({type(e).__name__}: {e})") from e
     cc = os.environ.get("CC") or next((c for c in ("gcc", "clang", "cc") if shutil.which(c)), None)
@@ -70,10 +82,22 @@ _LINKS = {
     "LogitLink": "logistic",
     "MultinomialLogit": "softmax",
 }
+_LIGHTGBM_LINKS = {  # LightGBM objective -> what turns its raw scores into predictions
+    "lambdarank": "identity",
+    "rank_xendcg": "identity",
+    "regression": "identity",
+    "binary": "logistic",
+    "multiclass": "softmax",
+}
 
 
 def _link(est) -> str:
     "How `est` turns its raw sums into predictions or probabilities."
+    if hasattr(est, "booster_"):
+        objective = getattr(est, "objective_", None)
+        if objective not in _LIGHTGBM_LINKS:
+            raise NotCompilable(f"the LightGBM objective {objective!r}")
+        return _LIGHTGBM_LINKS[objective]
     name = type(getattr(getattr(est, "_loss", None), "link", None)).__name__
     if name not in _LINKS:
         raise NotCompilable(f"the model's link {name}")
@@ -92,12 +116,90 @@ def _inverse_link(link: str, raw: np.ndarray) -> np.ndarray:  # raw: (rows, tree
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _inverse_link_one(link: str, raw: list[float]) -> float | list[float]:
+    "`_inverse_link` of one row's raw sums, in plain Python: a prediction, or the class probabilities."
+    import math
+
+    if link == "identity":
+        return raw[0]
+    if link == "exp":
+        return math.exp(raw[0])
+    if link == "logistic":
+        p = 1.0 / (1.0 + math.exp(-raw[0]))
+        return [1.0 - p, p]
+    top = max(raw)
+    e = [math.exp(v - top) for v in raw]
+    total = sum(e)
+    return [v / total for v in e]
+
+
 def _threads() -> int:
     "Threads for the compiled trees: OMP_NUM_THREADS if it is a number, else the cores this process may use."
     import os
 
     first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     return int(first) if first.isdigit() and int(first) > 0 else len(os.sched_getaffinity(0))
+
+
+DIRECT_ROWS = 64  # up to this many rows (a server's small requests), the C function is called row by row
+
+
+class _RowFunction:
+    """The compiled library's own `predict(union Entry* row, int pred_margin, double* out)`, called
+    through ctypes one row at a time: no `DMatrix`, no thread pool, and safe to call from several threads.
+
+    A row is an array of `union Entry {int missing; double fvalue;}`: a float64 per feature whose first
+    four bytes are -1 where the value is missing, as tl2cgen's own runtime fills it."""
+
+    def __init__(self, library: Path):
+        import ctypes
+        import sys
+
+        lib = ctypes.CDLL(str(library))
+        lib.get_threshold_type.restype = ctypes.c_char_p
+        if sys.byteorder != "little" or lib.get_threshold_type() != b"float64":
+            raise NotCompilable("the row function needs float64 thresholds on a little-endian machine")
+        n_target = int(lib.get_num_target())
+        n_class = (ctypes.c_int32 * n_target)()
+        lib.get_num_class(n_class)
+        self.n_features, self.n_out = int(lib.get_num_feature()), n_target * max(n_class)
+        self._fn = lib.predict
+        self._format, self._out = f"{self.n_features}d", ctypes.c_double * self.n_out
+        self._fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        self._fn.restype = None
+
+    def one(self, x: list[float]) -> list[float]:  # one row's features -> its raw sums
+        "The raw sums of one row given as plain floats: packed with `struct`, no NumPy."
+        import ctypes
+        import struct
+
+        row = struct.pack(self._format, *x)
+        if any(v != v for v in x):  # missing values: the `missing` member of their entries
+            row = bytearray(row)
+            for i, v in enumerate(x):
+                if v != v:
+                    struct.pack_into("i", row, 8 * i, -1)
+            row = bytes(row)
+        out = self._out()
+        self._fn(ctypes.c_char_p(row), 1, out)
+        return list(out)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:  # (rows, features) -> raw sums (rows, outputs)
+        rows = np.array(X, dtype=np.float64, order="C")  # a copy: missing entries are rewritten
+        missing = np.isnan(rows)
+        if missing.any():
+            rows.view(np.int32)[:, 0::2][missing] = -1  # the `missing` member: the low word of each entry
+        out = np.zeros((len(rows), self.n_out))
+        fn, row, step, res, res_step = (
+            self._fn,
+            rows.ctypes.data,
+            rows.strides[0],
+            out.ctypes.data,
+            out.strides[0],
+        )
+        for i in range(len(rows)):
+            fn(row + i * step, 1, res + i * res_step)
+        return out
 
 
 class CompiledModel:
@@ -110,6 +212,8 @@ class CompiledModel:
         spec: dict,  # Plans, number of features, classes and link (`compile_predictor` writes it)
         library: Path,  # The shared library `compile_trees` built from the same model
     ):
+        import threading
+
         import tl2cgen
 
         if not isinstance(spec, dict) or spec.get("format") != self.FORMAT:
@@ -131,25 +235,53 @@ class CompiledModel:
         if self._lib.num_feature != n_features:
             raise NotCompilable(f"{library} takes {self._lib.num_feature} features, not {n_features}")
         self._dmatrix = tl2cgen.DMatrix
+        self._lock = threading.Lock()  # tl2cgen's predictor takes one caller at a time
+        try:
+            self._row = _RowFunction(self.library)
+        except (NotCompilable, OSError, AttributeError):  # the batch predictor does all the work then
+            self._row = None
+        self._features = _build_row(spec["plans"])
+
+    def margins(
+        self,
+        X: np.ndarray,  # The model's feature matrix
+    ) -> np.ndarray:  # The trees' raw sums, (rows, outputs)
+        "The trees' raw sums for the rows of `X`: row by row in C for a few rows, tl2cgen's batch predictor for more."
+        if self._row is not None and len(X) <= DIRECT_ROWS:
+            return self._row(X)
+        with self._lock:
+            raw = self._lib.predict(self._dmatrix(X, dtype="float64"), pred_margin=True)
+        return np.asarray(raw, dtype=float).reshape(len(X), -1)
+
+    def _answer(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        out = _inverse_link(self.link, self.margins(X))
+        if self.classes is not None:
+            return self.classes[out.argmax(axis=1)], out
+        return out, None
+
+    def predict(
+        self,
+        records: list[dict],  # Input rows as {column: value}; absent or None means missing
+    ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
+        "Return the predictions for `records` (a server's request) and, for classifiers, the class probabilities."
+        if self._row is None or len(records) > DIRECT_ROWS:
+            return self._answer(np.hstack([plan(records) for plan, _ in self.plans]))
+        # a few records: features, trees and link in plain Python and C, one record at a time
+        out = [_inverse_link_one(self.link, self._row.one(self._features(r))) for r in records]
+        if self.classes is None:
+            return np.array(out, dtype=float), None
+        proba = np.array(out, dtype=float)
+        return self.classes[proba.argmax(axis=1)], proba
 
     def predict_frame(
         self,
         df,  # Input rows as a `DataFrame`
     ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
         "Return the predictions for the rows of `df` and, for classifiers, the class probabilities."
-        X = _frame_matrix(self.plans, df)
-        raw = self._lib.predict(self._dmatrix(X, dtype="float64"), pred_margin=True)
-        out = _inverse_link(self.link, np.asarray(raw, dtype=float).reshape(len(X), -1))
-        if self.classes is not None:
-            return self.classes[out.argmax(axis=1)], out
-        return out, None
+        return self._answer(_frame_matrix(self.plans, df))
 
     def save(self, path: Path) -> Path:
         "Write the spec to `path` (JSON; a temporary file, then renamed)."
-        import json
-
-        from mlproj.core.io import atomic_write
-
         return atomic_write(path, json.dumps(self.spec))
 
     @classmethod
@@ -158,8 +290,6 @@ class CompiledModel:
         path: Path,  # A spec `save` wrote; the library is the file beside it with the suffix `.so`
     ) -> CompiledModel:
         "Load a compiled model; `NotCompilable` if it cannot be used here."
-        import json
-
         try:
             spec = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
@@ -168,12 +298,12 @@ class CompiledModel:
 
 
 def compile_predictor(
-    self: FastPredictor,  # A predictor whose estimator is a HistGradientBoosting model
+    self: FastPredictor,  # A predictor whose estimator is a HistGradientBoosting or LightGBM model
     library: Path,  # Where the shared library goes (`compile_trees`); the spec goes beside it as `.json`
 ) -> CompiledModel:
     "Compile `self`'s trees and return it as a `CompiledModel`; `NotCompilable` if it has no trees to compile."
-    if self.trees is None:
-        raise NotCompilable("only HistGradientBoosting models have trees to compile")
+    if not self.compilable:
+        raise NotCompilable("only HistGradientBoosting and LightGBM models have trees to compile")
     spec = {
         "format": CompiledModel.FORMAT,
         "plans": self.spec,
@@ -187,3 +317,35 @@ def compile_predictor(
     if not library.exists():
         compile_trees(self.estimator, library)
     return CompiledModel(spec, library)
+
+
+def compiled_path(
+    s: Settings,  # The project's settings: the cache folder
+    meta,  # The model's metadata: the SHA-256 of its model file names the compiled form
+) -> Path | None:  # None when the artifact records no hash
+    "Where the compiled form of a model goes in the project cache (its spec; the library beside it as `.so`)."
+    from mlproj.lifecycle.artifacts import MODEL_FILE
+
+    sha = (meta.get("files") or {}).get(MODEL_FILE)
+    if not sha:
+        return None
+    return (
+        s.path(s.train.cache_dir or ".cache/mlproj")
+        / "compiled"
+        / f"{sha[:24]}-{tree_compiler_version()}.json"
+    )
+
+
+def load_or_compile(
+    fast: FastPredictor,  # The model's NumPy replay
+    path: Path,  # `compiled_path`: the spec; the library beside it as `.so`
+) -> tuple[CompiledModel, bool]:  # The compiled model, and whether it was built now
+    "The compiled model saved at `path`, or compile `fast`'s trees there now; `NotCompilable` if neither can be done."
+    if path.exists():
+        try:
+            return CompiledModel.load(path), False
+        except NotCompilable:
+            pass  # built elsewhere or cut short: build it again
+    model = compile_predictor(fast, path.with_suffix(".so"))
+    model.save(path)
+    return model, True

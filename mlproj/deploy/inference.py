@@ -263,6 +263,77 @@ def _date_fns(p: dict, cols: list[str]):
 
     return plan, frame
 
+# %% ../../nbs/deploy/00_inference.ipynb #011d9642
+def _numeric_row(p: dict, cols: list[str]):
+    stats, keep, ind = p["stats"], p["keep"], p["indicators"]
+    mean, scale = p["mean"], p["scale"]
+    kept = [i for i, k in enumerate(keep) if k]
+
+    def row(r) -> list[float]:
+        x = [_float(r.get(c)) for c in cols]
+        out = [stats[i] if x[i] != x[i] else x[i] for i in kept]  # x != x: NaN, a missing value
+        out += [1.0 if x[i] != x[i] else 0.0 for i in ind]
+        if mean is not None:
+            out = [v - m for v, m in zip(out, mean)]
+        if scale is not None:
+            out = [v / s for v, s in zip(out, scale)]
+        return out
+
+    return row
+
+
+def _category_row(p: dict, cols: list[str]):
+    fill, tables, unknown, offsets = p["fill"], p["tables"], p["unknown"], p["offsets"]
+    blocks = list(zip(cols, fill, tables, unknown, offsets))
+
+    def row(r) -> list[float]:
+        out = [0.0] * offsets[-1]
+        for c, f, table, unk, off in blocks:
+            v = r.get(c)
+            pos = table.get(f if _is_missing(v) else str(v), unk)
+            if pos is not None:
+                out[off + pos] = 1.0
+        return out
+
+    return row
+
+
+def _boolean_row(p: dict, cols: list[str]):
+    stats = p["stats"]
+
+    def row(r) -> list[float]:
+        x = [_BOOL.get(r.get(c), _MISSING) for c in cols]
+        return [s if v != v else v for v, s in zip(x, stats)]
+
+    return row
+
+
+def _date_row(p: dict, cols: list[str]):
+    stats = p["stats"]
+    mean, scale = p.get("mean", [0.0] * len(stats)), p.get("scale", [1.0] * len(stats))
+
+    def row(r) -> list[float]:
+        x = [v for c in cols for v in _date_parts(r.get(c))]
+        return [((s if v != v else v) - m) / d for v, s, m, d in zip(x, stats, mean, scale)]
+
+    return row
+
+
+_ROWS = {"num": _numeric_row, "cat": _category_row, "bool": _boolean_row, "date": _date_row}
+
+
+def _build_row(spec: list[dict]):
+    "One function from a record to its feature row as a list of floats: the plans of `spec` in plain Python, no NumPy."
+    parts = [_ROWS[p["kind"]](p["params"], p["columns"]) for p in spec]
+
+    def row(r: dict) -> list[float]:
+        out = []
+        for part in parts:
+            out += part(r)
+        return out
+
+    return row
+
 # %% ../../nbs/deploy/00_inference.ipynb #422e3f5e
 def _binned_predict(est):
     "Return a function from a float matrix to `est`'s probabilities (classifier) or predictions, walking its trees on binned data; None if `est` is not a plain fitted HistGradientBoosting model."
@@ -292,6 +363,40 @@ def _binned_predict(est):
             for k, tree in enumerate(trees):
                 raw[:, k] += tree.predict_binned(B, missing, n_threads)
         return loss.predict_proba(raw) if classifier else loss.link.inverse(raw.ravel())
+
+    return predict
+
+
+def _linear_predict(est):
+    "Return a function from a float matrix to `est`'s probabilities (classifier) or predictions by one matrix product; None if `est` is not a plain fitted linear model."
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+
+    if type(est) not in (LogisticRegression, Ridge, LinearRegression):  # a subclass may predict otherwise
+        return None
+    coef, intercept = np.asarray(est.coef_, dtype=float), np.asarray(est.intercept_, dtype=float)
+    if type(est) is not LogisticRegression:
+        w = coef.T.copy()
+
+        def predict(X):
+            return X @ w + intercept
+
+        return predict
+    if coef.shape[0] == 1:  # two classes: the logistic of one score
+        w, b = coef[0].copy(), float(intercept[0])
+
+        def predict(X):
+            p = 1.0 / (1.0 + np.exp(-(X @ w + b)))
+            return np.column_stack([1.0 - p, p])
+
+        return predict
+    if est.solver == "liblinear" or getattr(est, "multi_class", "auto") == "ovr":
+        return None  # one-vs-rest probabilities: the estimator's own
+    W = coef.T.copy()
+
+    def predict(X):  # the softmax of one score per class
+        z = X @ W + intercept
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     return predict
 
@@ -347,8 +452,13 @@ class FastPredictor:
             del self.estimator.feature_names_in_
         self.classes = getattr(est, "classes_", None)
         self.n_features = est.n_features_in_
-        self._trees = _binned_predict(est)  # None: the estimator's own predict
+        self._trees = _binned_predict(est)
         self.trees = "binned" if self._trees is not None else None
+        self._lean = self._trees or _linear_predict(est)  # None: the estimator's own predict
+        self.lean = self.trees or ("dot product" if self._lean is not None else None)
+        self.compilable = self.trees is not None or hasattr(
+            est, "booster_"
+        )  # trees `compiled` can build in C
         width = self.transform([{}]).shape[1]
         if width != self.n_features:
             raise NotCompilable(f"the replay gives {width} features, the model expects {self.n_features}")
@@ -379,15 +489,14 @@ class FastPredictor:
         df,  # Input rows as a `DataFrame`
     ) -> tuple[np.ndarray, np.ndarray | None]:  # (predictions, class probabilities or None)
         "Return the predictions for the rows of `df` and, for classifiers, the class probabilities."
-        X = self.transform_frame(df)
-        if self._trees is None:
-            return self._predict_matrix(X)
-        out = self._trees(X)
-        if self.classes is not None:
-            return self.classes[out.argmax(axis=1)], out
-        return np.asarray(out, dtype=float), None
+        return self._predict_matrix(self.transform_frame(df))
 
     def _predict_matrix(self, X):
+        if self._lean is not None:
+            out = self._lean(X)
+            if self.classes is not None:
+                return self.classes[out.argmax(axis=1)], out
+            return np.asarray(out, dtype=float), None
         if hasattr(
             self.estimator, "feature_names_in_"
         ):  # LightGBM: fitted on the named frame, given the matrix
@@ -419,20 +528,26 @@ def max_difference(
     columns: list[str]
     | None = None,  # Column order of the frame the pipeline gets (default: the first record's keys)
 ) -> float:
-    "Return the largest absolute difference between `fast`'s and `pipeline`'s outputs on `records`."
+    """Return the largest absolute difference between `fast`'s and `pipeline`'s outputs on `records`.
+
+    Records are scored as one batch and also one at a time, as a server's single requests are (a small
+    batch may take another path than a large one)."""
     if hasattr(records, "columns"):
         df = records
-        y_fast, p_fast = fast.predict_frame(df)
+        answers = [fast.predict_frame(df)]
     else:
         df = _frame(records, columns or list(records[0]))
-        y_fast, p_fast = fast.predict(records)
-    if p_fast is not None:
+        singles = [fast.predict([r]) for r in records]
+        stack = None if singles[0][1] is None else np.vstack([p for _, p in singles])
+        answers = [fast.predict(records), (np.concatenate([y for y, _ in singles]), stack)]
+    if answers[0][1] is not None:
         p = pipeline.predict_proba(df)
         labels = np.asarray(pipeline.classes_)[p.argmax(axis=1)]
-        if (labels != y_fast).any():
+        if any((labels != y_fast).any() for y_fast, _ in answers):
             return math.inf
-        return float(np.abs(p - p_fast).max())
-    return float(np.abs(np.asarray(pipeline.predict(df), dtype=float) - y_fast).max())
+        return max(float(np.abs(p - p_fast).max()) for _, p_fast in answers)
+    y = np.asarray(pipeline.predict(df), dtype=float)
+    return max(float(np.abs(y - np.asarray(y_fast, dtype=float)).max()) for y_fast, _ in answers)
 
 
 def contract_sample(

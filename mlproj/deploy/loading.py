@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..core.errors import ConfigError
 from ..core.io import logger
 from ..core.settings import Settings, load_settings
 from ..data.contracts import DataContract
+from .compiled import CompiledModel, compiled_path, load_or_compile
 from .inference import TOLERANCE, FastPredictor, NotCompilable, contract_sample, max_difference
 from ..lifecycle.artifacts import ArtifactMeta
 from ..lifecycle.registry import ResolvedModel, load_model
@@ -34,21 +36,22 @@ class LoadedModel:
     meta: ArtifactMeta  # the artifact's metadata.json (typed; reads by key as the JSON)
     resolved: ResolvedModel  # where it came from
     contract: DataContract
-    fast: FastPredictor | None  # None: the pipeline answers
-    inference: str  # how predictions are made, for /metadata
+    fast: CompiledModel | FastPredictor | None  # what answers instead of the pipeline; None: the pipeline
+    inference: str  # how predictions are made, in a sentence, for /metadata
     loaded_at: str
+    path: str = "pipeline"  # which path answers: "compiled", "fast path" or "pipeline"
 
     @property
     def task(self):
         "The model's task, bound to its role columns: it shapes the answers."
         return self.meta.task
 
-    @property
+    @cached_property
     def classes(self) -> list | None:
         c = getattr(self.pipeline, "classes_", None)
         return None if c is None else np.asarray(c).tolist()
 
-    @property
+    @cached_property
     def info(self) -> dict:
         "The model's name, version and aliases (or its path) as responses report them."
         r = self.resolved
@@ -72,11 +75,55 @@ class LoadedModel:
         return p.y_pred, p.proba
 
 
+_LEAN = {"binned": "trees walked on binned data", "dot product": "one matrix product"}
+
+
+def _fastest(
+    pipeline, meta: ArtifactMeta, contract: DataContract, s: Settings, compile: bool, label: str
+) -> tuple[CompiledModel | FastPredictor | None, str, str]:
+    "The fastest engine that gives the pipeline's answers on rows drawn from the contract: (engine, path, sentence)."
+    try:
+        fast = FastPredictor(pipeline)
+    except NotCompilable as e:
+        return None, "pipeline", f"scikit-learn pipeline (no fast path: {e})"
+    candidates = []
+    spec = compiled_path(s, meta) if compile else None
+    if spec is not None and fast.compilable:
+        try:
+            compiled, built = load_or_compile(fast, spec)
+            if built:
+                logger.info(f"{label}: compiled its trees to C ({spec.parent})")
+            candidates.append(
+                ("compiled", compiled, "compiled model: preprocessing in NumPy, trees compiled to C")
+            )
+        except NotCompilable as e:  # no C compiler here, say
+            logger.warning(f"{label}: not compiling its trees: {e}")
+    lean = _LEAN.get(fast.lean, "the estimator's own predict")
+    candidates.append(("fast path", fast, f"NumPy fast path: preprocessing in NumPy, {lean}"))
+    sample, columns, why = contract_sample(contract, n=200), [c.name for c in contract.columns], ""
+    for path, engine, what in candidates:
+        try:
+            diff = max_difference(engine, pipeline, sample, columns)
+        except Exception as e:  # a model or contract the path was not written for
+            why = f"the {path} failed with {type(e).__name__}: {e}"
+        else:
+            if diff <= TOLERANCE:
+                return (
+                    engine,
+                    path,
+                    f"{what} (max difference from the pipeline {diff:.1g} on 200 contract rows)",
+                )
+            why = f"the {path} differed by {diff:.2g}"
+        logger.warning(f"{label}: {why} on rows drawn from the contract; trying the next way")
+    return None, "pipeline", f"scikit-learn pipeline ({why})"
+
+
 def load_verified(
     ref: str
     | Path,  # Model reference: NAME@alias, NAME/VERSION, models:/..., runs:/..., or an artifact folder
     settings: Settings | None = None,
-    fast_path: bool = True,  # Compile and check the NumPy inference path
+    fast_path: bool = True,  # Use a faster path than the pipeline where it gives the same answers
+    compile: bool | None = None,  # Compile tree models to C; default `[serve] compile`
 ) -> LoadedModel:
     "Load and verify the model behind `ref` for serving."
     s = settings or load_settings()
@@ -86,22 +133,9 @@ def load_verified(
             f"{rm.label} has no data contract (trained before contracts existed); retrain it with 'mlproj train'."
         )
     contract = meta.contract
-    fast, inference = None, "scikit-learn pipeline (fast path off in settings)"
+    engine, path, inference = None, "pipeline", "scikit-learn pipeline (fast path off in settings)"
     if fast_path:
-        try:
-            fast = FastPredictor(pipeline)
-            sample = contract_sample(contract, n=200)
-            diff = max_difference(fast, pipeline, sample, [c.name for c in contract.columns])
-            if diff > TOLERANCE:
-                fast, inference = None, f"scikit-learn pipeline (the fast path differed by {diff:.2g})"
-                logger.warning(
-                    f"{rm.label}: the fast inference path differs from the pipeline; using the pipeline"
-                )
-            else:
-                inference = (
-                    f"NumPy fast path (max difference from the pipeline {diff:.1g} on 200 contract rows)"
-                )
-        except NotCompilable as e:
-            fast, inference = None, f"scikit-learn pipeline (no fast path: {e})"
+        compile = s.serve.compile if compile is None else compile
+        engine, path, inference = _fastest(pipeline, meta, contract, s, compile, rm.label)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return LoadedModel(pipeline, meta, rm, contract, fast, inference, stamp)
+    return LoadedModel(pipeline, meta, rm, contract, engine, inference, stamp, path)

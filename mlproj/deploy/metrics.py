@@ -71,6 +71,24 @@ class Metrics:
         self.log_errors = Counter(
             "mlproj_prediction_log_errors_total", "Failed prediction-log writes", registry=reg
         )
+        self.inference = Counter(
+            "mlproj_inference_records_total",
+            "Records answered, by inference path (compiled, fast path, pipeline)",
+            ["path"],
+            registry=reg,
+        )
+        self._children: dict[tuple[str, str], _Children] = {}
+
+    def children(
+        self,
+        version: str,  # The model version answering
+        path: str,  # Its inference path (`LoadedModel.path`)
+    ) -> _Children:
+        "The labelled metrics one model version's answers update, looked up once instead of per request."
+        key = (version, path)
+        if (c := self._children.get(key)) is None:
+            c = self._children[key] = _Children(self, version, path)
+        return c
 
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -82,6 +100,21 @@ class Metrics:
             multiprocess.MultiProcessCollector(reg)
             return generate_latest(reg), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _Children:
+    "The metric children of one model version and inference path (prometheus_client's `labels` costs a lock and a lookup)."
+
+    def __init__(self, metrics: Metrics, version: str, path: str):
+        self._predictions, self.version = metrics.predictions, version
+        self.values, self.records = metrics.values.labels(version), metrics.inference.labels(path)
+        self._labels: dict = {}
+
+    def prediction(self, label):
+        "The counter of predictions of class `label`."
+        if (c := self._labels.get(label)) is None:
+            c = self._labels[label] = self._predictions.labels(self.version, str(label))
+        return c
 
 # %% ../../nbs/deploy/05_metrics.ipynb #3c6a032c
 def value_buckets(

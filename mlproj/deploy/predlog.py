@@ -45,6 +45,11 @@ def jsonable(v):
     return str(v)
 
 
+def _stamp(ts) -> str:
+    "A row's time as ISO 8601 in UTC: servers queue `time.time()`, formatted here, off the request path."
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat() if isinstance(ts, float) else ts
+
+
 class PredictionLog:
     "Buffered, durable prediction log: SQLite file or folder of Parquet files."
 
@@ -80,7 +85,7 @@ class PredictionLog:
         return con
 
     def append(self, rows: list[tuple]) -> None:
-        "Queue `rows` (tuples in `LOG_COLUMNS` order, inputs/outputs as Python objects); never blocks on I/O."
+        "Queue `rows` (tuples in `LOG_COLUMNS` order, inputs/outputs as Python objects, `ts` a `time.time()` or ISO text); never blocks on I/O."
         if self.target is None:
             return
         with self._lock:
@@ -114,7 +119,7 @@ class PredictionLog:
         if not rows:
             return
         dump = lambda v: None if v is None else json.dumps(v, default=jsonable)  # noqa: E731
-        table = [(*r[:5], dump(r[5]), dump(r[6]), dump(r[7]), r[8]) for r in rows]
+        table = [(_stamp(r[0]), *r[1:5], dump(r[5]), dump(r[6]), dump(r[7]), r[8]) for r in rows]
         try:
             if con is not None:
                 with con:

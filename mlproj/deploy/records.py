@@ -24,17 +24,55 @@ def _field_name(i: int) -> str:
     return f"c{i}"  # column names need not be Python identifiers; the JSON name is the alias
 
 
+def _iso_date(v):
+    "Refuse a number (or a string of digits) for a date: pydantic would read it as Unix time, 20240105 as 1970-08-23."
+    from pydantic_core import PydanticCustomError
+
+    digits = isinstance(v, str) and v.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    if digits or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        raise PydanticCustomError(
+            "iso_date", "a date must be ISO 8601 text such as '2024-01-05'; got {value}", {"value": repr(v)}
+        )
+    return v
+
+
+def _not_boolean(v):
+    "Refuse true and false for a number: pydantic would read them as 1 and 0."
+    from pydantic_core import PydanticCustomError
+
+    if isinstance(v, bool):
+        raise PydanticCustomError("number", "a number is expected; got {value}", {"value": str(v).lower()})
+    return v
+
+
 def record_model(
     contract: DataContract,  # The model's contract
 ):  # A pydantic model class named `Record`
     "Return the pydantic model of one input record of `contract`."
-    from pydantic import ConfigDict, Field, create_model
+    from typing import Annotated
+
+    from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
+
+    # what else is read, said in the schema: 1 and 0 as booleans (CSV's 'true', 'yes', ... too), numbers as text
+    booleans = WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, {"type": "null"}]})
+    texts = {
+        "categorical": WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}),
+        "role": WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}]}),
+    }
 
     fields = {}
     for i, c in enumerate(
         contract.columns
     ):  # each column's type and description: `data.contracts.request_field`
         typ, extra = request_field(c)
+        if c.kind == "datetime":
+            typ = Annotated[typ, BeforeValidator(_iso_date)]
+        elif c.kind == "numeric":
+            typ = Annotated[typ, BeforeValidator(_not_boolean)]
+        elif c.kind == "boolean":
+            typ = Annotated[typ, booleans]
+        elif c.kind in texts:
+            typ = Annotated[typ, texts[c.kind]]
         default = extra.pop("default", ...)
         fields[_field_name(i)] = (typ, Field(default, alias=c.name, **extra))
     config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=False)
@@ -179,6 +217,11 @@ def _mlflow_items(key: str, data: Any) -> list:
         ):
             raise BadRequest("dataframe_split needs 'columns' (a list of names) and 'data' (a list of rows).")
         cols = data["columns"]
+        if not all(isinstance(c, str) for c in cols):
+            raise BadRequest(
+                f"dataframe_split.columns must be a list of column names (strings); got "
+                f"{next(c for c in cols if not isinstance(c, str))!r} among them."
+            )
         rows = data["data"]
         if any(not isinstance(row, list) or len(row) != len(cols) for row in rows):
             raise BadRequest(

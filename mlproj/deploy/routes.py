@@ -15,11 +15,13 @@ import signal
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,10 +35,11 @@ from .records import BadRequest, RecordParser, mlflow_records, read_body, warnin
 from ..lifecycle.registry import contract_problems
 
 # %% auto #0
-__all__ = ['State', 'KNOWN_ROUTES', 'ERROR_HANDLERS', 'THREAD_ABOVE', 'AppState', 'state_of', 'app_state', 'authorized',
-           'json_response', 'bad_request', 'invalid', 'http_error', 'ObserveRequests', 'score', 'predict',
-           'invocations', 'prediction_router', 'health', 'ping', 'version', 'ready', 'metadata', 'metrics', 'reload',
-           'operations_router', 'reload_model']
+__all__ = ['State', 'KNOWN_ROUTES', 'ERROR_HANDLERS', 'THREAD_ABOVE', 'AppState', 'state_of', 'app_state', 'check_token',
+           'authorized', 'json_response', 'bad_request', 'invalid', 'http_error', 'ObserveRequests', 'score',
+           'stage_breakdown', 'LeanRoute', 'predict', 'invocations', 'Problem', 'ErrorAnswer', 'MlflowErrorAnswer',
+           'ModelInfo', 'PredictAnswer', 'InvocationsAnswer', 'ReloadAnswer', 'prediction_router', 'health', 'ping',
+           'version', 'ready', 'metadata', 'metrics', 'reload', 'operations_router', 'reload_model']
 
 # %% ../../nbs/deploy/07_routes.ipynb #19e7ce65
 class AppState:
@@ -66,15 +69,25 @@ State = Annotated[AppState, Depends(app_state)]
 _BEARER = HTTPBearer(auto_error=False, description="the server's MLPROJ_SERVE_TOKEN")
 
 
-async def authorized(
-    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+def check_token(
+    state: AppState,  # The application's state: its token (None: no token needed)
+    authorization: str | None,  # The request's Authorization header
 ) -> None:
-    "FastAPI dependency: the bearer token must match `MLPROJ_SERVE_TOKEN` (compared in constant time)."
-    token = request.app.state.mlproj.token
-    if token and (cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode())):
+    "The request's bearer token must match `MLPROJ_SERVE_TOKEN` (compared in constant time), else `BadRequest` (401)."
+    if not state.token:
+        return
+    scheme, _, cred = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(cred.strip().encode(), state.token.encode()):
         raise BadRequest(
             "missing or wrong bearer token; send 'Authorization: Bearer <MLPROJ_SERVE_TOKEN>'.", 401
         )
+
+
+async def authorized(
+    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+) -> None:
+    "FastAPI dependency: `check_token` (the `HTTPBearer` parameter documents the scheme in OpenAPI)."
+    check_token(request.app.state.mlproj, request.headers.get("authorization"))
 
 # %% ../../nbs/deploy/07_routes.ipynb #34f3e2aa
 KNOWN_ROUTES = (
@@ -138,6 +151,7 @@ class ObserveRequests:
 
     def __init__(self, app, state: AppState):
         self.app, self.state = app, state
+        self._children: dict = {}  # (endpoint, method, status) -> (request counter, latency histogram)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -164,17 +178,22 @@ class ObserveRequests:
                 return await response(scope, receive, send_status)
             await self.app(scope, receive, send_status)
         finally:
-            m = self.state.metrics
-            m.requests.labels(endpoint, method, str(status[0])).inc()
-            m.latency.labels(endpoint).observe(time.perf_counter() - t0)
+            key = (endpoint, method, status[0])
+            if (kids := self._children.get(key)) is None:
+                m = self.state.metrics
+                kids = self._children[key] = (
+                    m.requests.labels(endpoint, method, str(status[0])),
+                    m.latency.labels(endpoint),
+                )
+            kids[0].inc()
+            kids[1].observe(time.perf_counter() - t0)
 
 # %% ../../nbs/deploy/07_routes.ipynb #f49a7ee2
 THREAD_ABOVE = 64  # requests with more records than this are scored in a worker thread
 
 
-def score(state: AppState, records: list[dict], endpoint: str, request_id: str, t0: float) -> dict:
-    "Predict validated `records` with the current model, count and log them; the `/predict` answer."
-    m = state.model  # one model for the whole request, even if a reload swaps it meanwhile
+def _answer(m: LoadedModel, records: list[dict], request_id: str) -> tuple[dict, np.ndarray]:
+    "Predict `records` with `m`; the answer without its warnings, and the raw predictions."
     y, proba = m.predict(records)
     bad = m.task.broken_outputs(y, proba)
     if bad.any():  # extreme numbers can overflow a linear model; never answer NaN or a 500
@@ -182,8 +201,11 @@ def score(state: AppState, records: list[dict], endpoint: str, request_id: str, 
             f"record(s) {np.flatnonzero(bad)[:10].tolist()} give no finite prediction (numbers too extreme for "
             f"the model?); check their values against the training ranges in /docs."
         )
-    out = {"request_id": request_id, "model": m.info, **m.task.response(y, proba, m.classes)}
-    labels = out["predictions"]
+    return {"request_id": request_id, "model": m.info, **m.task.response(y, proba, m.classes)}, y
+
+
+def _warnings(state: AppState, m: LoadedModel, records: list[dict]) -> dict[tuple[str, str], int]:
+    "What is suspicious in `records`: the contract's soft rules, and the task's own (e.g. unknown users)."
     found = state.parser.warnings(records)
     if m.task.warns_on_predictions:  # e.g. users the recommender never saw
         import pandas as pd
@@ -191,24 +213,48 @@ def score(state: AppState, records: list[dict], endpoint: str, request_id: str, 
         frame = pd.DataFrame.from_records(records, columns=m.task.role_columns())
         for key, n in m.task.prediction_warnings(m.pipeline, frame).items():
             found[key] = found.get(key, 0) + n
-    out["warnings"] = warning_lines(found)
-    version = str(m.resolved.version or "")
-    metrics = state.metrics
+    return found
+
+
+def _count(state: AppState, m: LoadedModel, out: dict, y: np.ndarray, found: dict) -> None:
+    "Count the answer's labels (or observe its values) and warnings in the Prometheus metrics."
+    counters = state.metrics.children(str(m.resolved.version or ""), m.path)
+    counters.records.inc(len(out["predictions"]))
     if m.task.has_classes:
-        for label in labels:
-            metrics.predictions.labels(version, str(label)).inc()
+        for label in out["predictions"]:
+            counters.prediction(label).inc()
     elif np.ndim(y) == 1:  # one number per record (a top-k list is not observed)
-        for v in labels:
-            metrics.values.labels(version).observe(v)
+        observe = counters.values.observe
+        for v in out["predictions"]:
+            observe(v)
     for (col, what), n in found.items():
-        metrics.warnings.labels(col, what).inc(n)
+        state.metrics.warnings.labels(col, what).inc(n)
+
+
+def _log(state: AppState, m: LoadedModel, records: list[dict], out: dict, endpoint: str, t0: float) -> None:
+    "Queue the request's rows for the prediction log (formatted and written by its own thread)."
     ms = (time.perf_counter() - t0) * 1000
-    ts = datetime.now(timezone.utc).isoformat()
-    name = m.info["name"]
+    ts, request_id, name, version = (
+        time.time(),
+        out["request_id"],
+        m.info["name"],
+        str(m.resolved.version or ""),
+    )
+    labels = out["predictions"]
     probs = out.get("probabilities") or [None] * len(labels)
     state.log.append(
         [(ts, request_id, name, version, endpoint, r, p, pr, ms) for r, p, pr in zip(records, labels, probs)]
     )
+
+
+def score(state: AppState, records: list[dict], endpoint: str, request_id: str, t0: float) -> dict:
+    "Predict validated `records` with the current model, count and log them; the `/predict` answer."
+    m = state.model  # one model for the whole request, even if a reload swaps it meanwhile
+    out, y = _answer(m, records, request_id)
+    found = _warnings(state, m, records)
+    out["warnings"] = warning_lines(found)
+    _count(state, m, out, y, found)
+    _log(state, m, records, out, endpoint, t0)
     return out
 
 
@@ -226,11 +272,67 @@ def _headers(out: dict) -> dict:
         h["X-Mlproj-Warnings"] = json.dumps(out["warnings"])  # ASCII: json.dumps escapes the rest
     return h
 
+
+def stage_breakdown(
+    state: AppState,  # A served application's state (`app.state.mlproj`)
+    bodies: list[bytes],  # `/predict` request bodies, taken in turn
+    repeats: int = 2000,  # Requests timed
+) -> dict[str, float]:  # stage -> median microseconds per request, in request order
+    "Time each stage of `/predict`'s work in process, with the functions the route calls."
+    import statistics
+
+    from mlproj.deploy.predlog import PredictionLog
+
+    own_log = state.log is None  # not started by a server: a real log in a temporary file
+    if own_log:
+        import tempfile
+
+        tmp = tempfile.TemporaryDirectory()
+        state.log = PredictionLog(Path(tmp.name) / "log.sqlite", 1.0, 1000, state.metrics)
+    names = ("parse JSON", "validate", "predict", "warnings", "metrics", "log hand-off", "encode JSON")
+    times = {n: [] for n in names}
+    try:
+        for i in range(repeats):
+            body, m, t = bodies[i % len(bodies)], state.model, [time.perf_counter()]
+            parsed = json.loads(body)
+            t.append(time.perf_counter())
+            records = state.parser.records(parsed)
+            t.append(time.perf_counter())
+            out, y = _answer(m, records, uuid.uuid4().hex)
+            t.append(time.perf_counter())
+            found = _warnings(state, m, records)
+            out["warnings"] = warning_lines(found)
+            t.append(time.perf_counter())
+            _count(state, m, out, y, found)
+            t.append(time.perf_counter())
+            _log(state, m, records, out, "/predict", t[0])
+            t.append(time.perf_counter())
+            json_response(out, headers=_headers(out))
+            t.append(time.perf_counter())
+            for n, a, b in zip(names, t, t[1:]):
+                times[n].append(b - a)
+    finally:
+        if own_log:
+            state.log.close()
+            state.log = None
+            tmp.cleanup()
+    return {n: round(statistics.median(v) * 1e6, 2) for n, v in times.items()}
+
 # %% ../../nbs/deploy/07_routes.ipynb #c799410c
+class LeanRoute(APIRoute):
+    """A route whose endpoint takes the `Request` and returns the `Response` itself. FastAPI documents it
+    as usual (dependencies, `openapi_extra`, `responses`) but resolves no dependencies and parses no body
+    per request: the prediction routes read, validate and authorize (`check_token`) on their own."""
+
+    def get_route_handler(self):
+        return self.endpoint
+
+
 async def predict(request: Request):
     t0 = time.perf_counter()
-    state = state_of(request)
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    state, headers = state_of(request), request.headers
+    check_token(state, headers.get("authorization"))
+    request_id = headers.get("x-request-id") or uuid.uuid4().hex
     body = await read_body(request, state.settings.serve.max_body_bytes)
     out = await _run(state, state.parser.records(body), "/predict", request_id, t0)
     return json_response(out, headers=_headers(out))
@@ -238,28 +340,115 @@ async def predict(request: Request):
 
 async def invocations(request: Request):
     t0 = time.perf_counter()
-    state = state_of(request)
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    state, headers = state_of(request), request.headers
+    check_token(state, headers.get("authorization"))
+    request_id = headers.get("x-request-id") or uuid.uuid4().hex
     body = await read_body(request, state.settings.serve.max_body_bytes, csv_ok=True)
     items = (
         body
-        if isinstance(body, list) and request.headers.get("content-type", "").startswith("text/csv")
+        if isinstance(body, list) and headers.get("content-type", "").startswith("text/csv")
         else mlflow_records(body)
     )
     out = await _run(state, state.parser.records(items, single_ok=False), "/invocations", request_id, t0)
     return json_response({"predictions": out["predictions"]}, headers=_headers(out))
+
+# %% ../../nbs/deploy/07_routes.ipynb #ad420ba6
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    "One problem of a rejected request: which record (0 for a single one), which field, and why."
+
+    record: int
+    field: str
+    reason: str
+
+
+class ErrorAnswer(BaseModel):
+    "The body of an error answer: one sentence, and each record's problems when the records were read."
+
+    detail: str
+    errors: list[Problem] = Field([], description="the problems of each record (422 only; at most 50)")
+
+
+class MlflowErrorAnswer(BaseModel):
+    "The body of an `/invocations` error answer, in MLflow's scoring-server shape."
+
+    error_code: str = Field(examples=["BAD_REQUEST"])
+    message: str
+    errors: list[Problem] = Field([], description="the problems of each record (422 only; at most 50)")
+
+
+class ModelInfo(BaseModel):
+    "The model that answered: registry name and version, or its path."
+
+    name: str
+    version: str | None
+    aliases: list[str]
+    run_id: str | None
+
+
+class PredictAnswer(BaseModel):
+    "The body of a `/predict` answer: one prediction per record, in the order sent."
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str = Field(description="the X-Request-ID header sent, or a new id")
+    model: ModelInfo
+    predictions: list = Field(description="one per record: a label, a number, or a top-k list of items")
+    probabilities: list[dict[str, float]] = Field(
+        None, description="classification: each class's probability, one object per record"
+    )
+    scores: list[list[float | None]] = Field(
+        None, description="recommendation: the score of each item listed"
+    )
+    warnings: list[str] = Field(description="what was scored but looks suspicious: 'column: what (count)'")
+
+
+class InvocationsAnswer(BaseModel):
+    "The body of an `/invocations` answer, as MLflow's scoring server writes it."
+
+    predictions: list
+
+
+class ReloadAnswer(BaseModel):
+    "The body of a `/reload` answer: whether the model changed, and which one serves now."
+
+    model_config = ConfigDict(extra="allow")
+    reloaded: bool
+    previous: str
+    model: str
+    inference: str = Field(None, description="how the new model predicts (one worker)")
+    how: str = Field(None, description="'rolling restart of the workers' (several workers)")
 
 # %% ../../nbs/deploy/07_routes.ipynb #b7e6ae00
 def _body_doc(schema: dict) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-def _invocations_body(array: dict) -> dict:
+def _invocations_body(record: dict, array: dict) -> dict:
+    "MLflow's four request formats; every list holds at least one record, as the server requires."
+    names = record[
+        "required"
+    ]  # `dataframe_split` shown with the columns the model reads, in the contract's order
     split = {
         "type": "object",
+        "description": "columns may also come in another order, or with extra columns (ignored)",
         "properties": {
-            "columns": {"type": "array", "items": {"type": "string"}},
-            "data": {"type": "array", "items": {"type": "array"}},
+            "columns": {
+                "type": "array",
+                "prefixItems": [{"const": n} for n in names],
+                "items": False,
+                "minItems": len(names),
+            },
+            "data": {
+                **array,
+                "items": {
+                    "type": "array",
+                    "prefixItems": [record["properties"][n] for n in names],
+                    "items": False,
+                    "minItems": len(names),
+                },
+            },
         },
         "required": ["columns", "data"],
     }
@@ -273,36 +462,57 @@ def _invocations_body(array: dict) -> dict:
     }
 
 
+def _answers(ok: type, errors: dict[int, str], error=ErrorAnswer) -> dict:
+    "The `responses` of a route: its 200 answer's model and the 4xx statuses it really answers, with `error`'s body."
+    return {200: {"model": ok}} | {
+        status: {"model": error, "description": why} for status, why in errors.items()
+    }
+
+
+def _guarded_errors(guarded: list) -> dict[int, str]:
+    return {401: "missing or wrong bearer token (MLPROJ_SERVE_TOKEN)"} if guarded else {}
+
+
+_SCORING_ERRORS = {
+    413: "too many records ([serve] max_records) or too large a body ([serve] max_body_bytes)",
+    422: "a body that is not JSON, or records that break the schema",
+}
+
+
 def prediction_router(
     state: AppState,  # The application's state: its parser gives the record schema
     guarded: list,  # Dependencies of the routes that need the bearer token
 ) -> APIRouter:
-    "The router of `/predict` and `/invocations`, their bodies documented from the model's contract."
+    "The router of `/predict` and `/invocations`, their bodies and answers documented from the model's contract."
     record_schema = state.parser.Record.model_json_schema(by_alias=True)
     max_records = state.settings.serve.max_records
-    predict_body = {
-        "anyOf": [
-            record_schema,
-            {"type": "array", "items": record_schema, "minItems": 1, "maxItems": max_records},
-        ]
-    }
-    array = {"type": "array", "items": record_schema, "maxItems": max_records}
+    array = {"type": "array", "items": record_schema, "minItems": 1, "maxItems": max_records}
+    predict_body = {"anyOf": [record_schema, array]}
+    errors = _guarded_errors(guarded) | _SCORING_ERRORS
     router = APIRouter()
     router.add_api_route(
         "/predict",
         predict,
         methods=["POST"],
+        route_class_override=LeanRoute,
         dependencies=guarded,
         openapi_extra=_body_doc(predict_body),
+        responses=_answers(PredictAnswer, errors),
         summary="Predict one record or a list of records",
     )
     router.add_api_route(
         "/invocations",
         invocations,
         methods=["POST"],
+        route_class_override=LeanRoute,
         dependencies=guarded,
-        openapi_extra=_body_doc(_invocations_body(array)),
+        openapi_extra=_body_doc(_invocations_body(record_schema, array)),
+        responses=_answers(InvocationsAnswer, errors, MlflowErrorAnswer)
+        # a body declared too large is refused before routing, in `ObserveRequests`, with the plain shape
+        | {413: {"model": MlflowErrorAnswer | ErrorAnswer, "description": _SCORING_ERRORS[413]}},
         summary="MLflow scoring-server format",
+        description="Also takes `text/csv` (a header row, then one row per record) and, for `instances` "
+        "and `inputs`, columns: `{column: [values]}`.",
     )
     return router
 
@@ -321,7 +531,9 @@ async def version():
 
 async def ready(state: State):
     m = state.model
-    return json_response({"status": "ready", "model": m.info, "inference": m.inference})
+    return json_response(
+        {"status": "ready", "model": m.info, "inference": m.inference, "inference_path": m.path}
+    )
 
 
 async def metadata(state: State):
@@ -342,6 +554,7 @@ async def metadata(state: State):
             "versions": meta.get("versions"),
             "sha256": m.resolved.sha256,
             "inference": m.inference,
+            "inference_path": m.path,
             "loaded_at": m.loaded_at,
             "mlproj": __version__,
         }
@@ -359,29 +572,81 @@ async def reload(state: State):
     return json_response(await reload_model(state, "POST /reload"))
 
 
+def _json(**properties: dict) -> dict:
+    "The `responses` of a route whose 200 answer is a JSON object with these (always present) properties."
+    schema = {"type": "object", "properties": properties, "required": list(properties)}
+    return {200: {"content": {"application/json": {"schema": schema}}}}
+
+
+_STR, _ANY, _OBJECT = {"type": "string"}, {}, {"type": "object"}
+_PATH = {"enum": ["compiled", "fast path", "pipeline"], "description": "which way predictions are made"}
+
+
 def operations_router(
     guarded: list,  # Dependencies of the routes that need the bearer token
 ) -> APIRouter:
     "The router of the health, readiness, metadata, metrics and reload routes."
+    from starlette.responses import PlainTextResponse
+
+    ok = _json(status={"const": "ok"})
     router = APIRouter()
-    router.add_api_route("/health", health, methods=["GET"], summary="Alive")
-    router.add_api_route("/ping", ping, methods=["GET"], summary="Alive (MLflow's scoring-server path)")
+    router.add_api_route("/health", health, methods=["GET"], responses=ok, summary="Alive")
     router.add_api_route(
-        "/version", version, methods=["GET"], summary="mlproj's version (MLflow's scoring-server path)"
+        "/ping", ping, methods=["GET"], responses=ok, summary="Alive (MLflow's scoring-server path)"
     )
-    router.add_api_route("/ready", ready, methods=["GET"], summary="Model loaded and verified")
+    router.add_api_route(
+        "/version",
+        version,
+        methods=["GET"],
+        responses=_json(mlproj=_STR),
+        summary="mlproj's version (MLflow's scoring-server path)",
+    )
+    router.add_api_route(
+        "/ready",
+        ready,
+        methods=["GET"],
+        responses=_json(status={"const": "ready"}, model=_OBJECT, inference=_STR, inference_path=_PATH),
+        summary="Model loaded and verified",
+    )
+    meta = dict.fromkeys(["classes", "metrics", "data", "data_sha256", "n_rows", "versions"], _ANY)
     router.add_api_route(
         "/metadata",
         metadata,
         methods=["GET"],
+        responses=_json(
+            model=_OBJECT,
+            label=_STR,
+            task=_STR,
+            target=_ANY,
+            contract=_OBJECT,
+            sha256=_ANY,
+            inference=_STR,
+            inference_path=_PATH,
+            loaded_at=_ANY,
+            mlproj=_STR,
+            **meta,
+        ),
         summary="The model: name, version, aliases, contract, training metrics",
     )
-    router.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
+    router.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        response_class=PlainTextResponse,  # documents the answer as text/plain, not JSON
+        summary="Prometheus metrics (text exposition format)",
+    )
     router.add_api_route(
         "/reload",
         reload,
         methods=["POST"],
         dependencies=guarded,
+        responses=_answers(
+            ReloadAnswer,
+            _guarded_errors(guarded)
+            | {
+                409: "the new model failed verification or cannot take this server's requests; the old one serves on"
+            },
+        ),
         summary="Load the model the reference points to now",
     )
     return router

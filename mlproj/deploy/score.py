@@ -25,7 +25,7 @@ from ..core.runspec import RunSpec
 from ..core.settings import Settings, load_settings
 from ..core.tasks import get_task
 from ..data.contracts import DataContract, count_warnings, reject_reasons
-from .compiled import CompiledModel, compile_predictor, tree_compiler_version
+from .compiled import CompiledModel, compile_predictor, compiled_path
 from mlproj.deploy.inference import (
     TOLERANCE,
     FastPredictor,
@@ -119,14 +119,9 @@ COMPILE_ROWS = 500_000  # files this large compile a model's trees (once; about 
 
 def _bundle_path(s: Settings, meta: dict, data: Path, compile: bool | None) -> Path | None:
     "Where the model's compiled form is (or goes) in the project cache; None if it is not to be used."
-    sha = meta.get("files", {}).get(MODEL_FILE)
-    if compile is False or not sha:
+    path = None if compile is False else compiled_path(s, meta)
+    if path is None:
         return None
-    path = (
-        s.path(s.train.cache_dir or ".cache/mlproj")
-        / "compiled"
-        / f"{sha[:24]}-{tree_compiler_version()}.json"
-    )
     return path if compile or path.exists() or count_rows(data) >= COMPILE_ROWS else None
 
 
@@ -175,7 +170,7 @@ class _Scorer:
         candidates = [
             (fast, f"fast path: preprocessing in NumPy{trees}; checked on the contract and on the data")
         ]
-        if bundle is not None and fast.trees is not None:
+        if bundle is not None and fast.compilable:
             try:
                 t, fresh = time.perf_counter(), not bundle.with_suffix(".so").exists()
                 compiled = compile_predictor(fast, bundle.with_suffix(".so"))

@@ -8,6 +8,7 @@ Docs: https://mlproj.github.io/mlproj/deploy/serve.html.md"""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import socket
@@ -37,7 +38,7 @@ from mlproj.deploy.routes import (
 )
 
 # %% auto #0
-__all__ = ['THREAD_VARS', 'create_app', 'app_from_env', 'bind', 'serve']
+__all__ = ['THREAD_VARS', 'create_app', 'app_from_env', 'bind', 'serve', 'is_loopback', 'check_exposure']
 
 # %% ../../nbs/deploy/02_serve.ipynb #4f3fe4e2
 def _one_openmp_thread_here() -> None:
@@ -93,7 +94,7 @@ def create_app(
     "Return the FastAPI application serving `ref`."
     s = settings or load_settings()
     model = model or load_verified(ref, s, s.serve.fast_path)
-    token = token if token is not None else os.environ.get("MLPROJ_SERVE_TOKEN") or None
+    token = token if token is not None else _env_token()
     state = AppState(ref, s, model, token, workers)
     app = FastAPI(
         title="mlproj model server",
@@ -123,6 +124,11 @@ def _log_config(access_log: bool) -> dict:
     for h in cfg["handlers"].values():
         h["stream"] = "ext://sys.stderr"  # logs on stderr; stdout is for results
     return cfg
+
+
+def _env_token() -> str | None:
+    "The bearer token the server requires: $MLPROJ_SERVE_TOKEN, if set and not empty."
+    return os.environ.get("MLPROJ_SERVE_TOKEN") or None
 
 
 def app_from_env():
@@ -157,12 +163,14 @@ def serve(
     settings: Settings | None = None,
     access_log: bool = False,  # One log line per request on stderr
     on_ready=None,  # Called with the base URL once the socket listens (the CLI prints it)
+    insecure: bool = False,  # Serve a non-loopback `host` without $MLPROJ_SERVE_TOKEN (warns)
 ) -> None:
     "Serve `ref` over HTTP until SIGTERM or Ctrl-C."
     import uvicorn
 
     s = settings or load_settings()
     host = host or s.serve.host
+    check_exposure(host, _env_token(), insecure)  # before anything is loaded
     port = s.serve.port if port is None else port
     workers = s.serve.workers if workers is None else workers
     if workers < 1:
@@ -217,3 +225,40 @@ def serve(
         sock.close()
     if workers == 1 and not server.started:
         raise MlprojError("the server did not start; the log above says why.")
+
+# %% ../../nbs/deploy/02_serve.ipynb #9077e2cd
+def is_loopback(
+    host: str,  # An address or a host name, as given to `--host`
+) -> bool:
+    "Whether only this machine can reach `host`: a loopback address, `localhost`, or a name that resolves only to loopback addresses."
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        addresses = [ipaddress.ip_address(name)]
+    except ValueError:  # a name: ask the resolver (/etc/hosts, DNS), nothing else
+        try:
+            found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError):
+            return False  # cannot tell; `bind` says what is wrong with it
+        addresses = [ipaddress.ip_address(str(a[4][0]).split("%")[0]) for a in found]
+    return bool(addresses) and all((getattr(a, "ipv4_mapped", None) or a).is_loopback for a in addresses)
+
+
+def check_exposure(
+    host: str,  # The address `serve` binds
+    token: str | None,  # The bearer token ($MLPROJ_SERVE_TOKEN), if any
+    insecure: bool = False,  # Serve a non-loopback address without a token anyway (`--insecure`)
+) -> None:
+    "Raise `ConfigError` if other machines could reach `host` and no token guards it, unless `insecure` (then warn)."
+    if token or is_loopback(host):
+        return
+    if not insecure:
+        raise ConfigError(
+            f"refusing to serve on {host} without a token: anyone who can reach it could call /predict and "
+            f"/reload; set MLPROJ_SERVE_TOKEN (clients send 'Authorization: Bearer <token>') or pass --insecure "
+            f"to serve without one."
+        )
+    logger.warning(
+        f"serving on {host} without a token (--insecure): anyone who can reach it can call /predict and /reload."
+    )
