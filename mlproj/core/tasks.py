@@ -218,8 +218,16 @@ class Task:
         return {"prediction": y_pred}
 
     def prediction_warnings(self, model, X: pd.DataFrame) -> dict[tuple[str, str], int]:
-        "What is worth a warning in predictions for rows `X` (their role columns): `{(column, what): count}`."
+        "What is worth a warning in predictions for rows `X` (their role columns, a `DataFrame` or a dict of arrays): `{(column, what): count}`."
         return {}
+
+    def record_predictor(self, model) -> tuple[Callable[[list[dict]], tuple], list[dict]] | None:
+        """A lean way to answer a server's records with `model`, for a model the NumPy replay of
+        `mlproj.deploy` cannot take: a function from records to `(predictions, proba_or_scores)` as the
+        pipeline's `Predictions` give them, and example records to check it on (the server checks it
+        against the pipeline on them and on rows drawn from the contract before using it); None: the
+        pipeline answers."""
+        return None
 
     @property
     def warns_on_predictions(self) -> bool:

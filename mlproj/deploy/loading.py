@@ -66,13 +66,53 @@ class LoadedModel:
         "Predictions and class probabilities (None for regressors) for validated `records`."
         if self.fast is not None:
             return self.fast.predict(records)
-        import pandas as pd
+        return _pipeline_predict(self.pipeline, self.task, self.contract, records)
 
-        from mlproj.modeling.evaluate import predict
 
-        X = pd.DataFrame.from_records(records, columns=[c.name for c in self.contract.columns])
-        p = predict(self.pipeline, X, np.full(len(X), np.nan), self.task)
-        return p.y_pred, p.proba
+def _pipeline_predict(pipeline, task, contract: DataContract, records: list[dict]):
+    "The pipeline's (predictions, probabilities or scores) for `records`, through a `DataFrame` as in training."
+    import pandas as pd
+
+    from mlproj.modeling.evaluate import predict
+
+    X = pd.DataFrame.from_records(records, columns=[c.name for c in contract.columns])
+    p = predict(pipeline, X, np.full(len(X), np.nan), task)
+    return p.y_pred, p.proba
+
+
+class _TaskPath:
+    "A task's own lean answer (`Task.record_predictor`), with the `predict(records)` of the other engines."
+
+    def __init__(self, predict):
+        self.predict = predict
+
+
+def _task_path(pipeline, task, contract: DataContract, label: str):
+    "The task's lean path if it gives the pipeline's answers on its examples and on contract rows: (engine, sentence) or None."
+    lean = task.record_predictor(pipeline)
+    if lean is None:
+        return None
+    fn, examples = lean
+    records = [*examples, *contract_sample(contract, n=50)]
+    try:
+        (y1, p1), (y2, p2) = fn(records), _pipeline_predict(pipeline, task, contract, records)
+        same = np.array_equal(np.asarray(y1, dtype=object), np.asarray(y2, dtype=object)) and (
+            (p1 is None and p2 is None)
+            or np.allclose(
+                np.asarray(p1, float), np.asarray(p2, float), rtol=0, atol=TOLERANCE, equal_nan=True
+            )
+        )
+    except Exception as e:  # a model the task's path was not written for
+        logger.warning(
+            f"{label}: the task's fast path failed with {type(e).__name__}: {e}; the pipeline answers"
+        )
+        return None
+    if not same:
+        logger.warning(f"{label}: the task's fast path differs from the pipeline; the pipeline answers")
+        return None
+    return _TaskPath(
+        fn
+    ), f"the task's fast path, without a DataFrame (checked against the pipeline on {len(records)} records)"
 
 
 _LEAN = {"binned": "trees walked on binned data", "dot product": "one matrix product"}
@@ -85,6 +125,8 @@ def _fastest(
     try:
         fast = FastPredictor(pipeline)
     except NotCompilable as e:
+        if (lean := _task_path(pipeline, meta.task, contract, label)) is not None:
+            return lean[0], "fast path", lean[1]
         return None, "pipeline", f"scikit-learn pipeline (no fast path: {e})"
     candidates = []
     spec = compiled_path(s, meta) if compile else None

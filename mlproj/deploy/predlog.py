@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from ..core.io import logger
 from .metrics import Metrics
@@ -43,6 +44,9 @@ def jsonable(v):
     if isinstance(v, np.generic):
         return v.item()
     return str(v)
+
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def _stamp(ts) -> str:
@@ -118,7 +122,7 @@ class PredictionLog:
         rows = self._take()
         if not rows:
             return
-        dump = lambda v: None if v is None else json.dumps(v, default=jsonable)  # noqa: E731
+        dump = lambda v: None if v is None else orjson.dumps(v, default=jsonable, option=_OPTIONS).decode()  # noqa: E731
         table = [(_stamp(r[0]), *r[1:5], dump(r[5]), dump(r[6]), dump(r[7]), r[8]) for r in rows]
         try:
             if con is not None:
