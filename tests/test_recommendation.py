@@ -14,7 +14,9 @@ from test_serve import Server
 from mlproj.core.runspec import RunSpec
 from mlproj.core.tasks import get_task
 from mlproj.data.sources import split_data
+from mlproj.lifecycle.artifacts import load_artifact
 from mlproj.modeling.interactions import make_interactions
+from mlproj.modeling.recommenders import TopK, ValidatedRP3Beta
 
 FAST = ["--cv-folds", "3", "--n-bootstrap", "30", "--quiet"]
 REC = ["--task", "recommendation", "--user", "user", "--item", "item", "--time", "time"]
@@ -74,6 +76,24 @@ def test_train(trained: dict) -> None:
     cols = meta["settings"]["run"]["columns"]
     assert cols["user"] == "user" and cols["item"] == "item", cols
     assert meta["metrics"]["primary_metric"] == "ndcg@10"
+
+
+def test_default_validates_inside_the_training_rows(project: Path, trained: dict) -> None:
+    "The default picks RP3beta's beta and half-life on a temporal split of the training rows alone and records it."
+    model, _ = load_artifact(trained["artifact"])
+    rec = (model.steps[-1][1] if hasattr(model, "steps") else model).recommender_
+    assert trained["model"] == "validated_rp3beta" and isinstance(rec, ValidatedRP3Beta), trained["model"]
+    assert rec.chosen_ == {"beta": rec.best_.beta, "half_life": rec.best_.half_life}, rec.chosen_
+    table = pd.DataFrame(rec.results_)  # records: skops (MLflow's model format) refuses a DataFrame
+    assert len(table) == 15 and table["ndcg@10"].between(0, 1).all(), table
+    best = table.loc[table["ndcg@10"].idxmax()]
+    assert {k: rec.results_[best.name][k] for k in ["beta", "half_life"]} == rec.chosen_, (best, rec.chosen_)
+    df, split = _split(project, trained)
+    params = rec.get_params()
+    again = TopK(ValidatedRP3Beta(**params), user="user", time="time").fit(split.X_train, split.y_train)
+    assert again.recommender_.results_ == rec.results_  # the training rows only...
+    leaky = TopK(ValidatedRP3Beta(**params), user="user", time="time").fit(df, df["item"])
+    assert leaky.recommender_.results_ != rec.results_  # ...which differs from all rows, holdout included
 
 
 def test_k_from_settings(tmp_path: Path) -> None:
@@ -308,7 +328,9 @@ def test_check_knows_the_roles(tmp_path: Path) -> None:
     df.to_csv(tmp_path / "gap.csv", index=False)
     proc = run_cli("check", "--data", "gap.csv", *REC, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "missing_user_ids" in proc.stdout and "1 row(s) have no user id in 'user'" in proc.stdout, proc.stdout
+    assert "missing_user_ids" in proc.stdout and "1 row(s) have no user id in 'user'" in proc.stdout, (
+        proc.stdout
+    )
     bad = run_cli("check", "--data", "gap.csv", "--task", "recommendation", "--item", "item", cwd=tmp_path)
     assert bad.returncode == 2 and "needs the user column: pass --user COLUMN" in bad.stderr, bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -1,4 +1,4 @@
-"""Top-k recommendation models on the interaction matrix of `interactions`: popularity, item-kNN, EASE, ALS, RP3beta (the default), a grid search and the model catalogue.
+"""Top-k recommendation models on the interaction matrix of `interactions`: popularity, item-kNN, EASE, ALS, RP3beta, RP3beta validated inside train (the default), a grid search and the model catalogue.
 
 Docs: https://mlproj.github.io/mlproj/modeling/recommenders.html.md"""
 
@@ -17,11 +17,18 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 
 from ..core.errors import ConfigError, DataError, SchemaError
-from .interactions import Interactions, Split, recommendation_metrics, temporal_split
+from mlproj.modeling.interactions import (
+    Interactions,
+    Split,
+    ranking_metrics,
+    recommendation_metrics,
+    temporal_split,
+)
 
 # %% auto #0
 __all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'top_k', 'take_rows', 'Recommender', 'Popularity', 'ItemKNN', 'EASE',
-           'check_ease_fits', 'ALS', 'RP3Beta', 'evaluate_recommender', 'Auto', 'make_recommender', 'TopK']
+           'check_ease_fits', 'ALS', 'RP3Beta', 'evaluate_recommender', 'Auto', 'ValidatedRP3Beta', 'make_recommender',
+           'TopK']
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #8fea4c83
 def top_k(
@@ -171,22 +178,23 @@ def _top_neighbours(
     m = A.shape[0]
     kk = max(1, min(n_neighbors, m - 1))
     block = max(1, block_bytes // (8 * m))
-    rows, cols, vals = [], [], []
+    data, indices, counts = [], [], []
     for start in range(0, m, block):
         S = (A[start : start + block] @ B).toarray()
         if column_weights is not None:
             S *= column_weights
         S[np.arange(S.shape[0]), np.arange(start, start + S.shape[0])] = 0.0
-        nb = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+        nb = np.sort(np.argpartition(-S, kk - 1, axis=1)[:, :kk], axis=1)  # each row's largest, by item
         v = np.take_along_axis(S, nb, axis=1)
         if normalize:
             v /= np.maximum(np.where(v > 0, v, 0).sum(axis=1, keepdims=True), 1e-12)
         keep = v > 0
-        rows.append(np.repeat(np.arange(start, start + S.shape[0]), kk)[keep.ravel()])
-        cols.append(nb[keep])
-        vals.append(v[keep])
+        data.append(v[keep])  # row-major: the kept entries come row by row, so CSR directly
+        indices.append(nb[keep])
+        counts.append(keep.sum(axis=1))
+    indptr = np.r_[0, np.cumsum(np.concatenate(counts))]
     return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m), dtype=np.float32
+        (np.concatenate(data).astype(np.float32), np.concatenate(indices), indptr), shape=(m, m)
     )
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #40c4b726
@@ -269,8 +277,10 @@ class RP3Beta(Recommender):
         beta: float = 0.6,
         n_neighbors: int = 200,
         half_life: float | None = 10.0,
+        normalize: bool = True,
     ):
         self.alpha, self.beta, self.n_neighbors, self.half_life = alpha, beta, n_neighbors, half_life
+        self.normalize = normalize
 
     def _fit(self, X, times):
         bad = {
@@ -291,7 +301,7 @@ class RP3Beta(Recommender):
         user_to_item.data **= self.alpha
         item_to_user.data **= self.alpha
         self.similarity_ = _top_neighbours(
-            item_to_user, user_to_item, self.n_neighbors, self.block_bytes, n_item**-self.beta, normalize=True
+            item_to_user, user_to_item, self.n_neighbors, self.block_bytes, n_item**-self.beta, self.normalize
         )
         self.profiles_ = None
         if times is not None and self.half_life is not None:
@@ -418,6 +428,139 @@ class Auto(Recommender):
     def _score(self, users, X):
         return self.best_._score(users, X)
 
+# %% ../../nbs/modeling/04_recommenders.ipynb #56a0e7f3
+class ValidatedRP3Beta(Recommender):
+    "RP3beta with `beta` and `half_life` chosen by NDCG@k on a second temporal split inside train, then refitted on all of it."
+
+    def __init__(
+        self,
+        betas: tuple = (0.0, 0.2, 0.4, 0.6, 0.8),
+        half_lives: tuple = (None, 5.0, 25.0),
+        alpha: float = 0.6,
+        n_neighbors: int = 200,
+        k: int = 10,
+        holdout: float = 0.2,
+        min_interactions: int = 5,
+        max_users: int = 200,
+        random_state: int = 0,
+    ):
+        self.betas, self.half_lives, self.alpha, self.n_neighbors = betas, half_lives, alpha, n_neighbors
+        self.k, self.holdout, self.min_interactions = k, holdout, min_interactions
+        self.max_users, self.random_state = max_users, random_state
+
+    def _fit(self, X, times):
+        name = type(self).__name__
+        if not len(self.betas) or not len(self.half_lives) or self.max_users < 1 or self.k < 1:
+            raise ConfigError(
+                f"{name} needs at least one beta and one half-life, max_users >= 1 and k >= 1; got betas="
+                f"{self.betas}, half_lives={self.half_lives}, max_users={self.max_users}, k={self.k}."
+            )
+        t0 = _time.perf_counter()
+        T = None if times is None else _check_times(times, X, name)
+        inner = temporal_split(X, self.holdout, self.min_interactions, T)
+        half_lives = list(self.half_lives) if T is not None else [None]  # no times: recency cannot count
+        users = inner.users
+        if len(users) > self.max_users:
+            rng = np.random.default_rng(self.random_state)
+            users = np.sort(rng.choice(users, self.max_users, replace=False))
+        key = f"ndcg@{self.k}"
+        if len(users):
+            ndcg = _validation_ndcg(
+                inner, users, self.alpha, list(self.betas), half_lives, self.k, self.block_bytes
+            )
+            h, b = np.unravel_index(int(np.argmax(ndcg)), ndcg.shape)
+        else:
+            ndcg = np.full((len(half_lives), len(self.betas)), np.nan)
+            h, b = 0, len(self.betas) // 2
+            warnings.warn(
+                f"{name}: no user has {self.min_interactions}+ interactions to validate on; using beta="
+                f"{self.betas[b]}, half_life={half_lives[h]}. Lower min_interactions or choose them yourself.",
+                stacklevel=3,
+            )
+        # records, not a DataFrame: the model is saved with skops, which refuses pandas objects
+        self.results_ = [
+            {"half_life": hl, "beta": beta, key: float(ndcg[i, j])}
+            for i, hl in enumerate(half_lives)
+            for j, beta in enumerate(self.betas)
+        ]
+        self.chosen_ = {"beta": self.betas[b], "half_life": half_lives[h]}
+        self.n_validation_users_ = len(users)
+        self.selection_seconds_ = _time.perf_counter() - t0
+        self.best_name_ = "rp3beta"
+        params = dict(alpha=self.alpha, n_neighbors=self.n_neighbors, normalize=False, **self.chosen_)
+        self.best_ = RP3Beta(**params).fit(X, times)
+
+    def _score(self, users, X):
+        return self.best_._score(users, X)
+
+
+def _validation_ndcg(
+    inner: Split,  # The second temporal split, inside the training matrix
+    users: np.ndarray,  # Held-out users of `inner` to score
+    alpha: float,
+    betas: list[float],
+    half_lives: list[float | None],
+    k: int,
+    block_bytes: int,  # dense memory per block of users
+) -> np.ndarray:  # (len(half_lives), len(betas)) mean NDCG@k of `users`
+    # Without pruning or normalisation, RP3beta's scores are profile @ item_to_user.T @ user_to_item * pop^-beta,
+    # the same product for every beta: through the users (cheap when users have many items) or through the dense
+    # items x items walk (cheap when they have few), whichever costs fewer multiplications.
+    Xi = inner.train
+    deg = np.diff(Xi.indptr)
+    rows = np.repeat(np.arange(Xi.shape[0]), deg)
+    pop = np.bincount(Xi.indices, minlength=Xi.shape[1])
+    pop1 = np.maximum(pop, 1).astype(np.float32)
+    user_to_item = sp.csr_matrix(
+        ((Xi.data / np.maximum(deg, 1)[rows]) ** alpha, Xi.indices, Xi.indptr), Xi.shape, dtype=np.float32
+    )
+    item_to_user = sp.csr_matrix(
+        ((Xi.data / pop1[Xi.indices]) ** alpha, Xi.indices, Xi.indptr), Xi.shape, dtype=np.float32
+    ).T.tocsr()
+    nh, m = len(half_lives), Xi.shape[1]
+    n_profile = nh * deg[users].sum()  # entries of the weighted profiles of every candidate
+    via_users = 3 * n_profile * pop[Xi.indices[np.isin(rows, users)]].mean() + Xi.nnz * nh * len(users)
+    via_items = 3 * (deg.astype(float) ** 2).sum() + n_profile * m
+    walk = None
+    if via_items < via_users and 4 * m * m <= block_bytes:
+        walk = (item_to_user @ user_to_item).toarray()
+    to_items = sp.csr_matrix(user_to_item.T)
+    penalties = [pop1**-beta for beta in betas]
+    width = max(Xi.shape)
+    chunk, out = max(1, block_bytes // (4 * nh * width)), []
+    for start in range(0, len(users), chunk):
+        u = users[start : start + chunk]
+        seen = take_rows(Xi, u)
+        T = None if inner.train_times is None else take_rows(sp.csr_matrix(inner.train_times), u)
+        weights = [
+            np.ones(seen.nnz) if hl is None else _recency_weights(seen, T, hl).data for hl in half_lives
+        ]
+        P = sp.csr_matrix(
+            (
+                np.concatenate(weights),
+                np.tile(seen.indices, nh),
+                np.r_[0, np.cumsum(np.tile(np.diff(seen.indptr), nh))],
+            ),
+            shape=(nh * len(u), Xi.shape[1]),
+            dtype=np.float32,
+        )
+        if walk is not None:
+            R = np.asarray(P @ walk)  # (nh * len(u), n_items)
+        else:
+            R = np.asarray(to_items @ (P @ item_to_user).toarray().T).T
+        R[:, pop == 0] = -np.inf  # the inner catalogue
+        relevant = take_rows(inner.test, u)
+        seen_at = (np.repeat(np.arange(len(u)), np.diff(seen.indptr)), seen.indices)
+        block = np.empty((nh, len(betas), len(u)))
+        for i in range(nh):
+            S0 = R[i * len(u) : (i + 1) * len(u)].copy()
+            S0[seen_at] = -np.inf  # never a user's own inner-train item
+            for j, w in enumerate(penalties):
+                items, _ = top_k(S0 * w, k)
+                block[i, j] = ranking_metrics(items, relevant, k)[f"ndcg@{k}"]
+        out.append(block)
+    return np.concatenate(out, axis=2).mean(axis=2)
+
 # %% ../../nbs/modeling/04_recommenders.ipynb #a816af53
 RECOMMENDERS = {
     "popularity": Popularity,
@@ -425,9 +568,10 @@ RECOMMENDERS = {
     "ease": EASE,
     "als": ALS,
     "rp3beta": RP3Beta,
+    "validated_rp3beta": ValidatedRP3Beta,
     "auto": Auto,
 }
-DEFAULT_MODEL = "rp3beta"
+DEFAULT_MODEL = "validated_rp3beta"
 
 
 def make_recommender(

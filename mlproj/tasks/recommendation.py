@@ -124,7 +124,12 @@ class Recommendation(Task):
             ),
             "als": spec("als", "als", "implicit ALS matrix factorisation"),
             "rp3beta": spec(
-                "rp3beta", "rp3beta", "RP3beta random walk, recent items weigh more (the default)"
+                "rp3beta", "rp3beta", "RP3beta random walk, fixed: alpha 0.8, beta 0.6, half-life 10"
+            ),
+            "validated_rp3beta": spec(
+                "validated_rp3beta",
+                "validated_rp3beta",
+                "RP3beta, popularity penalty and recency chosen on a temporal split inside train (the default)",
             ),
             "auto": spec("auto", "auto", "grid search on a temporal split inside train"),
         }
