@@ -216,10 +216,8 @@ def _warnings(state: AppState, m: LoadedModel, records: list[dict]) -> dict[tupl
     "What is suspicious in `records`: the contract's soft rules, and the task's own (e.g. unknown users)."
     found = state.parser.warnings(records)
     if m.task.warns_on_predictions:  # e.g. users the recommender never saw
-        import pandas as pd
-
-        frame = pd.DataFrame.from_records(records, columns=m.task.role_columns())
-        for key, n in m.task.prediction_warnings(m.pipeline, frame).items():
+        columns = {c: [r.get(c) for r in records] for c in m.task.role_columns()}  # no DataFrame needed
+        for key, n in m.task.prediction_warnings(m.pipeline, columns).items():
             found[key] = found.get(key, 0) + n
     return found
 

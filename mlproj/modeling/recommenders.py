@@ -654,7 +654,7 @@ class TopK(BaseEstimator):
         uniq, inverse = np.unique(
             _id_array(users), return_inverse=True
         )  # each user once, however many rows ask
-        rows = self._index().get_indexer(uniq)
+        rows = self._rows(uniq)
         known = getattr(self, "history_", None) if history else None
         seen = take_rows(self.seen_ if known is None else known, rows)  # cold users (-1) have seen nothing
         items, scores = self.recommender_.recommend(rows, seen, k or self.k)
@@ -665,11 +665,19 @@ class TopK(BaseEstimator):
 
     def known(self, users) -> np.ndarray:
         "Whether each user id was seen in training (the others are cold start: they get popularity)."
-        return self._index().get_indexer(_id_array(users)) >= 0
+        return self._rows(_id_array(users)) >= 0
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         "The top-k item ids of each row's user: (n_rows, k), None where the catalogue ran out."
         return self.recommend(X[self.user])[0]
+
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        "The training row of each user id (-1: unknown): a dict for a request's few ids, pandas for many."
+        if len(ids) > 64:
+            return self._index().get_indexer(ids)
+        if (lookup := self.__dict__.get("_user_rows")) is None:  # built once per process, not pickled
+            lookup = self.__dict__["_user_rows"] = {u: i for i, u in enumerate(self.users_)}
+        return np.array([lookup.get(u, -1) for u in ids], dtype=np.int64)
 
     def _index(self) -> pd.Index:
         if (index := self.__dict__.get("_user_index")) is None:  # built once per process, not pickled
@@ -679,6 +687,7 @@ class TopK(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_user_index", None)
+        state.pop("_user_rows", None)
         return state
 
 

@@ -240,12 +240,22 @@ class Recommendation(Task):
     def prediction_warnings(self, model, X: pd.DataFrame) -> dict[tuple[str, str], int]:
         est = model.steps[-1][1] if hasattr(model, "steps") else model
         col = self._col("user") or est.user
-        if n := int((~est.known(X[col].to_numpy())).sum()):
+        if n := int((~est.known(np.asarray(X[col], dtype=object))).sum()):
             return {(col, "unknown user: the popularity ranking"): n}
         return {}
 
     def broken_outputs(self, y_pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
         return np.zeros(len(y_pred), bool)  # a short list (NaN scores) is an answer, not an overflow
+
+    def record_predictor(self, model):
+        est = model.steps[-1][1] if hasattr(model, "steps") else model
+        col = self._col("user") or est.user
+
+        def predict(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:  # top-k items and their scores
+            items, scores, _ = est.recommend([r.get(col) for r in records], self.k, history=True)
+            return items, scores
+
+        return predict, [{col: u} for u in est.users_[:50]]  # known users; the contract's rows are cold ones
 
     def response(self, y_pred: np.ndarray, proba: np.ndarray | None, classes) -> dict[str, list]:
         scores = [[None if np.isnan(s) else float(s) for s in row] for row in proba]
