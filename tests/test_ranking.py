@@ -137,6 +137,8 @@ def test_serve(project: Path, trained: dict) -> None:
         assert r.status_code == 200, r.text
         model, _ = load_artifact(trained["artifact"])
         np.testing.assert_allclose(r.json()["predictions"], model.predict(new), rtol=0, atol=1e-9)
+        # a query's documents are scored by the LightGBM trees compiled to C (issue 14), proven equal at start-up
+        assert srv.get("/ready").json()["inference_path"] == "compiled"
         r = srv.post("/predict", [{k: v for k, v in records[0].items() if k != "qid"}])
         assert r.status_code == 422, r.text
         assert r.json()["errors"] == [

@@ -248,6 +248,9 @@ def test_serve(project: Path, trained: dict) -> None:
         assert body["predictions"] == [expected.loc["u010"].tolist()], body
         assert len(body["scores"][0]) == 10 and body["scores"][0] == sorted(body["scores"][0], reverse=True)
         assert not body.get("warnings"), body
+        # the task's own path answers, without a DataFrame (checked against the pipeline at start-up)
+        ready = srv.get("/ready").json()
+        assert ready["inference_path"] == "fast path" and "task's fast path" in ready["inference"], ready
         r = srv.post("/predict", [{"user": "u010"}, {"user": "u011"}, {"user": "nobody"}])
         assert r.status_code == 200, r.text
         body = r.json()

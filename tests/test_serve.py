@@ -625,3 +625,50 @@ def _train_default(project: Path) -> dict:
     proc = run_cli("train", "--json", *FAST, cwd=project)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+def test_inference_paths_in_process(project: Path, model_dir: Path, new_rows: pd.DataFrame) -> None:
+    """Each way of answering (issue 14): a linear model by one matrix product, a tree model compiled to C
+    or, without compiling, walked on binned data; a compiler that fails falls back with a warning. Every
+    path answers single records as the pipeline does; `stage_breakdown` times the route's own stages."""
+    from fastapi.testclient import TestClient
+
+    from mlproj.deploy.routes import stage_breakdown
+    from mlproj.deploy.serve import create_app
+
+    linear_dir = project / _train(project, "--model", "linear")["artifact"]
+    recs = _records(new_rows.head(25))
+    s = load_settings(project_dir=project, env={})
+    nocompile = load_settings(project_dir=project, env={"MLPROJ_SERVE_COMPILE": "false"})
+    cases = [
+        (linear_dir, s, {}, "fast path", "one matrix product"),
+        (model_dir, s, {}, "compiled", "trees compiled to C"),
+        (model_dir, nocompile, {}, "fast path", "trees walked on binned data"),
+        # no compiler and a fresh cache: the trees cannot be compiled, so the binned walk answers
+        (model_dir, load_settings(project_dir=project, env={"MLPROJ_TRAIN_CACHE_DIR": "fresh-cache"}),
+         {"CC": "/nonexistent/cc"}, "fast path", "trees walked on binned data"),
+    ]  # fmt: skip
+    for ref, settings, env, path, how in cases:
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            app = create_app(ref, settings, token="")
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        pipeline, _, _ = load_model(ref, settings)
+        stages = stage_breakdown(app.state.mlproj, [json.dumps(r).encode() for r in recs], repeats=50)
+        assert list(stages) == [
+            "parse JSON", "validate", "predict", "warnings", "metrics", "log hand-off", "encode JSON"
+        ] and all(v > 0 for v in stages.values()), stages  # fmt: skip
+        assert app.state.mlproj.log is None  # not started: it used a temporary log of its own, closed again
+        with TestClient(app) as c:
+            ready = c.get("/ready").json()
+            assert (ready["inference_path"], how in ready["inference"]) == (path, True), ready
+            want = pipeline.predict_proba(new_rows.head(25))
+            got = [c.post("/predict", json=r).json()["probabilities"][0] for r in recs]  # one record each
+            assert np.abs(np.array([[p["no"], p["yes"]] for p in got]) - want).max() <= 1e-9
+            metric = f'mlproj_inference_records_total{{path="{path}"}} '
+            assert [line for line in c.get("/metrics").text.splitlines() if line.startswith(metric)] == [
+                metric + str(25.0 + 50)  # the 50 timed by stage_breakdown count too: the same functions
+            ]
