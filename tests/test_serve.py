@@ -561,6 +561,9 @@ def test_serve_the_champion_then_a_new_champion_with_two_workers(
             time.sleep(0.2)
         m = srv.get("/metrics").text  # multiprocess mode: the workers' counts added up
         assert 'mlproj_http_requests_total{endpoint="/predict",method="POST",status="200"}' in m
+        # each worker process says on stderr what it serves and how (its own log set-up: app_from_env)
+        served = [line for line in srv.err.read_text().splitlines() if line.startswith("serving churn@champion: ")]
+        assert len(served) >= 4, srv.err.read_text()[-3000:]  # 2 workers at start, 2 after the rolling restart
     finally:
         assert srv.stop() == 0
         from mlproj.lifecycle.tracking import stop_agent

@@ -135,6 +135,11 @@ def app_from_env():
     "The application for one of several uvicorn workers (uvicorn's factory; configured by `serve`)."
     from threadpoolctl import threadpool_limits
 
+    from mlproj.core.io import configure_logging
+
+    configure_logging(
+        quiet=os.environ.get("MLPROJ_QUIET") == "1"
+    )  # a new process: its log lines on stderr too
     threadpool_limits(int(os.environ["_MLPROJ_SERVE_THREADS"]))
     return create_app(os.environ["_MLPROJ_SERVE_MODEL"], workers=int(os.environ["_MLPROJ_SERVE_WORKERS"]))
 
