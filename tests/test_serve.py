@@ -562,8 +562,10 @@ def test_serve_the_champion_then_a_new_champion_with_two_workers(
         m = srv.get("/metrics").text  # multiprocess mode: the workers' counts added up
         assert 'mlproj_http_requests_total{endpoint="/predict",method="POST",status="200"}' in m
         # each worker process says on stderr what it serves and how (its own log set-up: app_from_env)
-        served = [line for line in srv.err.read_text().splitlines() if line.startswith("serving churn@champion: ")]
-        assert len(served) >= 4, srv.err.read_text()[-3000:]  # 2 workers at start, 2 after the rolling restart
+        log = srv.err.read_text().splitlines()
+        served = [line for line in log if line.startswith(("serving churn/1 (champion): ", "serving churn/2 (champion): "))]
+        assert len(served) >= 4, log[-40:]  # 2 workers at start, 2 after the rolling restart
+        assert all("max difference from the pipeline" in line for line in served), served  # and how they answer
     finally:
         assert srv.stop() == 0
         from mlproj.lifecycle.tracking import stop_agent
