@@ -145,7 +145,7 @@ def compare(name: str, df: pd.DataFrame, repeats: int) -> list[dict]:
         )
         if isinstance(model, Auto):
             row["chosen"] = f"{model.best_name_} {model.best_.get_params()}"
-            row["selection"] = model.results_[["model", "ndcg@10", "seconds"]].round(4).to_dict("records")
+            row["selection"] = pd.DataFrame(model.results_)[["model", "ndcg@10", "seconds"]].round(4).to_dict("records")
         if hasattr(model, "chosen_"):  # the validated default: its choice, validation scores and selection time
             row["params"] = model.get_params()
             row["chosen"] = f"{model.best_name_} {model.best_.get_params()}"

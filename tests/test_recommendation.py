@@ -306,6 +306,13 @@ def test_tracking_and_reproduce(project: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         rep = json.loads(proc.stdout)
         assert rep["identical"] and rep["max_abs_diff"] == 0.0, rep
+        # the grid search over every model family: reachable by name (`--model auto` is the task's default)
+        # and saved by MLflow, which refused its results as a DataFrame
+        proc = run_cli(
+            "train", "--data", "f.csv", *REC, "--model", "grid_search", "--json", *FAST, cwd=d, env=ON
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["model"] == "grid_search"
     finally:
         stop_agent(load_settings(project_dir=d, env={}))
 

@@ -419,7 +419,8 @@ class Auto(Recommender):
             best = 0
         else:
             best = int(table[f"ndcg@{self.k}"].to_numpy().argmax())
-        self.results_ = table.drop(columns="estimator")
+        # records, not a DataFrame: tracked models are saved with skops, which refuses pandas objects
+        self.results_ = table.drop(columns="estimator").to_dict("records")
         self.best_name_ = table.model[best]
         t0 = _time.perf_counter()
         self.best_ = clone(table.estimator[best]).fit(X, times)

@@ -131,7 +131,12 @@ class Recommendation(Task):
                 "validated_rp3beta",
                 "RP3beta, popularity penalty and recency chosen on a temporal split inside train (the default)",
             ),
-            "auto": spec("auto", "auto", "grid search on a temporal split inside train"),
+            # not "auto": `--model auto` means the task's default model
+            "grid_search": spec(
+                "grid_search",
+                "auto",
+                "every model family tried on a temporal split inside train; the best refitted",
+            ),
         }
 
     def remember(self, model, X: pd.DataFrame, y: pd.Series):
