@@ -16,7 +16,8 @@ from mlproj.core.tasks import get_task
 from mlproj.data.sources import split_data
 from mlproj.lifecycle.artifacts import load_artifact
 from mlproj.modeling.interactions import make_interactions
-from mlproj.modeling.recommenders import TopK, ValidatedRP3Beta
+from mlproj.modeling.recommenders import ValidatedRP3Beta
+from mlproj.modeling.topk import TopK
 
 FAST = ["--cv-folds", "3", "--n-bootstrap", "30", "--quiet"]
 REC = ["--task", "recommendation", "--user", "user", "--item", "item", "--time", "time"]

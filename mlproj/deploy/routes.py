@@ -31,6 +31,23 @@ from ..core.io import logger
 from ..core.settings import Settings
 from .loading import LoadedModel, load_verified
 from .metrics import Metrics, value_buckets
+from mlproj.deploy.openapi import (
+    ANY,
+    INFERENCE_PATH,
+    OBJECT,
+    SCORING_ERRORS,
+    STRING,
+    ErrorAnswer,
+    InvocationsAnswer,
+    MlflowErrorAnswer,
+    PredictAnswer,
+    ReloadAnswer,
+    answers,
+    body_doc,
+    guarded_errors,
+    invocations_body,
+    object_answer,
+)
 from .predlog import PredictionLog, jsonable
 from .records import BadRequest, RecordParser, mlflow_records, read_body, warning_lines
 from ..lifecycle.registry import contract_problems
@@ -38,9 +55,8 @@ from ..lifecycle.registry import contract_problems
 # %% auto #0
 __all__ = ['State', 'KNOWN_ROUTES', 'ERROR_HANDLERS', 'THREAD_ABOVE', 'AppState', 'state_of', 'app_state', 'check_token',
            'authorized', 'json_response', 'bad_request', 'invalid', 'http_error', 'ObserveRequests', 'score',
-           'stage_breakdown', 'LeanRoute', 'predict', 'invocations', 'Problem', 'ErrorAnswer', 'MlflowErrorAnswer',
-           'ModelInfo', 'PredictAnswer', 'InvocationsAnswer', 'ReloadAnswer', 'prediction_router', 'health', 'ping',
-           'version', 'ready', 'metadata', 'metrics', 'reload', 'operations_router', 'reload_model']
+           'stage_breakdown', 'LeanRoute', 'predict', 'invocations', 'prediction_router', 'health', 'ping', 'version',
+           'ready', 'metadata', 'metrics', 'reload', 'operations_router', 'reload_model']
 
 # %% ../../nbs/deploy/07_routes.ipynb #19e7ce65
 class AppState:
@@ -358,133 +374,7 @@ async def invocations(request: Request):
     out = await _run(state, state.parser.records(items, single_ok=False), "/invocations", request_id, t0)
     return json_response({"predictions": out["predictions"]}, headers=_headers(out))
 
-# %% ../../nbs/deploy/07_routes.ipynb #ad420ba6
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class Problem(BaseModel):
-    "One problem of a rejected request: which record (0 for a single one), which field, and why."
-
-    record: int
-    field: str
-    reason: str
-
-
-class ErrorAnswer(BaseModel):
-    "The body of an error answer: one sentence, and each record's problems when the records were read."
-
-    detail: str
-    errors: list[Problem] = Field([], description="the problems of each record (422 only; at most 50)")
-
-
-class MlflowErrorAnswer(BaseModel):
-    "The body of an `/invocations` error answer, in MLflow's scoring-server shape."
-
-    error_code: str = Field(examples=["BAD_REQUEST"])
-    message: str
-    errors: list[Problem] = Field([], description="the problems of each record (422 only; at most 50)")
-
-
-class ModelInfo(BaseModel):
-    "The model that answered: registry name and version, or its path."
-
-    name: str
-    version: str | None
-    aliases: list[str]
-    run_id: str | None
-
-
-class PredictAnswer(BaseModel):
-    "The body of a `/predict` answer: one prediction per record, in the order sent."
-
-    model_config = ConfigDict(extra="allow")
-    request_id: str = Field(description="the X-Request-ID header sent, or a new id")
-    model: ModelInfo
-    predictions: list = Field(description="one per record: a label, a number, or a top-k list of items")
-    probabilities: list[dict[str, float]] = Field(
-        None, description="classification: each class's probability, one object per record"
-    )
-    scores: list[list[float | None]] = Field(
-        None, description="recommendation: the score of each item listed"
-    )
-    warnings: list[str] = Field(description="what was scored but looks suspicious: 'column: what (count)'")
-
-
-class InvocationsAnswer(BaseModel):
-    "The body of an `/invocations` answer, as MLflow's scoring server writes it."
-
-    predictions: list
-
-
-class ReloadAnswer(BaseModel):
-    "The body of a `/reload` answer: whether the model changed, and which one serves now."
-
-    model_config = ConfigDict(extra="allow")
-    reloaded: bool
-    previous: str
-    model: str
-    inference: str = Field(None, description="how the new model predicts (one worker)")
-    how: str = Field(None, description="'rolling restart of the workers' (several workers)")
-
 # %% ../../nbs/deploy/07_routes.ipynb #b7e6ae00
-def _body_doc(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _invocations_body(record: dict, array: dict) -> dict:
-    "MLflow's four request formats; every list holds at least one record, as the server requires."
-    names = record[
-        "required"
-    ]  # `dataframe_split` shown with the columns the model reads, in the contract's order
-    split = {
-        "type": "object",
-        "description": "columns may also come in another order, or with extra columns (ignored)",
-        "properties": {
-            "columns": {
-                "type": "array",
-                "prefixItems": [{"const": n} for n in names],
-                "items": False,
-                "minItems": len(names),
-            },
-            "data": {
-                **array,
-                "items": {
-                    "type": "array",
-                    "prefixItems": [record["properties"][n] for n in names],
-                    "items": False,
-                    "minItems": len(names),
-                },
-            },
-        },
-        "required": ["columns", "data"],
-    }
-    return {
-        "oneOf": [
-            {"type": "object", "properties": {"dataframe_records": array}, "required": ["dataframe_records"]},
-            {"type": "object", "properties": {"dataframe_split": split}, "required": ["dataframe_split"]},
-            {"type": "object", "properties": {"instances": array}, "required": ["instances"]},
-            {"type": "object", "properties": {"inputs": array}, "required": ["inputs"]},
-        ]
-    }
-
-
-def _answers(ok: type, errors: dict[int, str], error=ErrorAnswer) -> dict:
-    "The `responses` of a route: its 200 answer's model and the 4xx statuses it really answers, with `error`'s body."
-    return {200: {"model": ok}} | {
-        status: {"model": error, "description": why} for status, why in errors.items()
-    }
-
-
-def _guarded_errors(guarded: list) -> dict[int, str]:
-    return {401: "missing or wrong bearer token (MLPROJ_SERVE_TOKEN)"} if guarded else {}
-
-
-_SCORING_ERRORS = {
-    413: "too many records ([serve] max_records) or too large a body ([serve] max_body_bytes)",
-    422: "a body that is not JSON, or records that break the schema",
-}
-
-
 def prediction_router(
     state: AppState,  # The application's state: its parser gives the record schema
     guarded: list,  # Dependencies of the routes that need the bearer token
@@ -494,7 +384,7 @@ def prediction_router(
     max_records = state.settings.serve.max_records
     array = {"type": "array", "items": record_schema, "minItems": 1, "maxItems": max_records}
     predict_body = {"anyOf": [record_schema, array]}
-    errors = _guarded_errors(guarded) | _SCORING_ERRORS
+    errors = guarded_errors(guarded) | SCORING_ERRORS
     router = APIRouter()
     router.add_api_route(
         "/predict",
@@ -502,8 +392,8 @@ def prediction_router(
         methods=["POST"],
         route_class_override=LeanRoute,
         dependencies=guarded,
-        openapi_extra=_body_doc(predict_body),
-        responses=_answers(PredictAnswer, errors),
+        openapi_extra=body_doc(predict_body),
+        responses=answers(PredictAnswer, errors),
         summary="Predict one record or a list of records",
     )
     router.add_api_route(
@@ -512,10 +402,10 @@ def prediction_router(
         methods=["POST"],
         route_class_override=LeanRoute,
         dependencies=guarded,
-        openapi_extra=_body_doc(_invocations_body(record_schema, array)),
-        responses=_answers(InvocationsAnswer, errors, MlflowErrorAnswer)
+        openapi_extra=body_doc(invocations_body(record_schema, array)),
+        responses=answers(InvocationsAnswer, errors, MlflowErrorAnswer)
         # a body declared too large is refused before routing, in `ObserveRequests`, with the plain shape
-        | {413: {"model": MlflowErrorAnswer | ErrorAnswer, "description": _SCORING_ERRORS[413]}},
+        | {413: {"model": MlflowErrorAnswer | ErrorAnswer, "description": SCORING_ERRORS[413]}},
         summary="MLflow scoring-server format",
         description="Also takes `text/csv` (a header row, then one row per record) and, for `instances` "
         "and `inputs`, columns: `{column: [values]}`.",
@@ -578,23 +468,13 @@ async def reload(state: State):
     return json_response(await reload_model(state, "POST /reload"))
 
 
-def _json(**properties: dict) -> dict:
-    "The `responses` of a route whose 200 answer is a JSON object with these (always present) properties."
-    schema = {"type": "object", "properties": properties, "required": list(properties)}
-    return {200: {"content": {"application/json": {"schema": schema}}}}
-
-
-_STR, _ANY, _OBJECT = {"type": "string"}, {}, {"type": "object"}
-_PATH = {"enum": ["compiled", "fast path", "pipeline"], "description": "which way predictions are made"}
-
-
 def operations_router(
     guarded: list,  # Dependencies of the routes that need the bearer token
 ) -> APIRouter:
     "The router of the health, readiness, metadata, metrics and reload routes."
     from starlette.responses import PlainTextResponse
 
-    ok = _json(status={"const": "ok"})
+    ok = object_answer(status={"const": "ok"})
     router = APIRouter()
     router.add_api_route("/health", health, methods=["GET"], responses=ok, summary="Alive")
     router.add_api_route(
@@ -604,32 +484,34 @@ def operations_router(
         "/version",
         version,
         methods=["GET"],
-        responses=_json(mlproj=_STR),
+        responses=object_answer(mlproj=STRING),
         summary="mlproj's version (MLflow's scoring-server path)",
     )
     router.add_api_route(
         "/ready",
         ready,
         methods=["GET"],
-        responses=_json(status={"const": "ready"}, model=_OBJECT, inference=_STR, inference_path=_PATH),
+        responses=object_answer(
+            status={"const": "ready"}, model=OBJECT, inference=STRING, inference_path=INFERENCE_PATH
+        ),
         summary="Model loaded and verified",
     )
-    meta = dict.fromkeys(["classes", "metrics", "data", "data_sha256", "n_rows", "versions"], _ANY)
+    meta = dict.fromkeys(["classes", "metrics", "data", "data_sha256", "n_rows", "versions"], ANY)
     router.add_api_route(
         "/metadata",
         metadata,
         methods=["GET"],
-        responses=_json(
-            model=_OBJECT,
-            label=_STR,
-            task=_STR,
-            target=_ANY,
-            contract=_OBJECT,
-            sha256=_ANY,
-            inference=_STR,
-            inference_path=_PATH,
-            loaded_at=_ANY,
-            mlproj=_STR,
+        responses=object_answer(
+            model=OBJECT,
+            label=STRING,
+            task=STRING,
+            target=ANY,
+            contract=OBJECT,
+            sha256=ANY,
+            inference=STRING,
+            inference_path=INFERENCE_PATH,
+            loaded_at=ANY,
+            mlproj=STRING,
             **meta,
         ),
         summary="The model: name, version, aliases, contract, training metrics",
@@ -646,9 +528,9 @@ def operations_router(
         reload,
         methods=["POST"],
         dependencies=guarded,
-        responses=_answers(
+        responses=answers(
             ReloadAnswer,
-            _guarded_errors(guarded)
+            guarded_errors(guarded)
             | {
                 409: "the new model failed verification or cannot take this server's requests; the old one serves on"
             },

@@ -137,9 +137,8 @@ def app_from_env():
 
     from mlproj.core.io import configure_logging
 
-    configure_logging(
-        quiet=os.environ.get("MLPROJ_QUIET") == "1"
-    )  # a new process: its log lines on stderr too
+    # a worker is a new process: its log lines go to stderr too
+    configure_logging(quiet=os.environ.get("MLPROJ_QUIET") == "1")
     threadpool_limits(int(os.environ["_MLPROJ_SERVE_THREADS"]))
     return create_app(os.environ["_MLPROJ_SERVE_MODEL"], workers=int(os.environ["_MLPROJ_SERVE_WORKERS"]))
 

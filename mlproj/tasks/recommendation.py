@@ -15,7 +15,8 @@ from ..core.tasks import ModelSpec, Predictions, Task, register_task
 from ..data.quality import percent
 from ..modeling.evaluate import axes
 from ..modeling.interactions import ranking_metrics, weighted_recommendation_metrics
-from ..modeling.recommenders import DEFAULT_MODEL, RECOMMENDERS, TopK, make_recommender
+from ..modeling.recommenders import DEFAULT_MODEL, RECOMMENDERS, make_recommender
+from ..modeling.topk import TopK
 
 # %% auto #0
 __all__ = ['Recommendation', 'plot_user_metric']
