@@ -17,8 +17,8 @@ import scipy.sparse as sp
 from ..core.errors import ConfigError, DataError, SchemaError
 
 # %% auto #0
-__all__ = ['make_interactions', 'Interactions', 'Split', 'temporal_split', 'ranking_metrics', 'weighted_recommendation_metrics',
-           'recommendation_metrics']
+__all__ = ['make_interactions', 'Interactions', 'Split', 'newest_first', 'held_out_counts', 'temporal_split', 'ranking_metrics',
+           'weighted_recommendation_metrics', 'recommendation_metrics']
 
 # %% ../../nbs/modeling/03_interactions.ipynb #a775caea
 def make_interactions(
@@ -196,6 +196,45 @@ class Split:
         return np.diff(self.train.tocsc().indptr) > 0
 
 
+def newest_first(
+    X: sp.csr_matrix,  # Positives, column indices sorted within each row
+    times: np.ndarray | None = None,  # Times of `X`'s entries (its `.data` order); None orders by item
+) -> np.ndarray:  # (X.nnz,) int64: 0 for each user's newest positive, 1 for the one before, ...
+    "Rank each user's positives newest first, by (time, item) descending: the reverse of the split's order."
+    deg = np.diff(X.indptr)
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.uint16 if X.shape[0] < 2**16 else np.int64), deg)
+    if times is None:  # by item alone: the last entry of a row is its newest
+        return X.indptr[1:][rows].astype(np.int64) - 1 - np.arange(X.nnz)
+    t = np.asarray(times)
+    by_time = np.argsort(t)
+    tt = t[by_time]
+    level = np.empty(X.nnz, np.int64)  # dense rank of each entry's time: 0 for the oldest
+    level[by_time] = np.cumsum(np.r_[False, tt[1:] != tt[:-1]])
+    levels, m = (int(level.max()) + 1 if X.nnz else 1), X.shape[1]
+    if (
+        X.shape[0] * levels * m < 2**62
+    ):  # one unique integer key per entry: (user, newest first, item descending)
+        order = np.argsort(
+            rows.astype(np.int64) * (levels * m) + (levels - 1 - level) * m + (m - 1 - X.indices)
+        )
+    else:  # two stable sorts
+        order = np.arange(X.nnz)[::-1]  # within each row: item descending (the tie-break)
+        order = order[np.argsort(-t[order], kind="stable")]
+        order = order[np.argsort(rows[order], kind="stable")]
+    rank = np.empty(X.nnz, np.int64)
+    rank[order] = np.arange(X.nnz) - X.indptr[rows[order]]
+    return rank
+
+
+def held_out_counts(
+    deg: np.ndarray,  # Interactions per user
+    holdout: float = 0.2,  # Share held out, rounded down
+    min_interactions: int = 5,  # Users with fewer hold nothing out
+) -> np.ndarray:  # (n_users,) int64
+    "Return how many of each user's latest interactions the split holds out: floor(holdout x n), 0 below `min_interactions`."
+    return np.where(deg >= min_interactions, np.floor(holdout * deg + 1e-9).astype(np.int64), 0)
+
+
 def temporal_split(
     data: Interactions | pd.DataFrame | sp.csr_matrix,  # Positives (a frame needs `columns`)
     holdout: float = 0.2,  # Share of each user's interactions held out (the last ones, rounded down)
@@ -216,12 +255,9 @@ def temporal_split(
     X.sort_indices()
     n = np.diff(X.indptr)
     rows = np.repeat(np.arange(X.shape[0]), n)
-    t = np.zeros(X.nnz) if times is None else np.asarray(times.data, dtype=float)
-    order = np.lexsort((X.indices, t, rows))  # within each user: by time, then item
-    rank = np.empty(X.nnz, np.int64)
-    rank[order] = np.arange(X.nnz) - X.indptr[rows[order]]
-    n_out = np.where(n >= min_interactions, np.floor(holdout * n + 1e-9).astype(np.int64), 0)
-    held = rank >= (n - n_out)[rows]
+    t = None if times is None else np.asarray(times.data, dtype=float)
+    n_out = held_out_counts(n, holdout, min_interactions)
+    held = newest_first(X, t) < n_out[rows]
 
     def part(mask, values):
         m = sp.csr_matrix(
@@ -235,7 +271,7 @@ def temporal_split(
         return m
 
     train, test = part(~held, X.data), part(held, X.data)
-    train_times = None if times is None else part(~held, t)
+    train_times = None if t is None else part(~held, t)
     return Split(train, test, train_times, np.flatnonzero(n_out > 0))
 
 # %% ../../nbs/modeling/03_interactions.ipynb #7ad968f5

@@ -20,37 +20,17 @@ from ..core.errors import ConfigError, DataError, SchemaError
 from mlproj.modeling.interactions import (
     Interactions,
     Split,
+    held_out_counts,
+    newest_first,
     ranking_metrics,
     recommendation_metrics,
     temporal_split,
 )
+from .walks import InnerWalk, top_k, walk_gram
 
 # %% auto #0
-__all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'top_k', 'take_rows', 'Recommender', 'Popularity', 'ItemKNN', 'EASE',
+__all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'take_rows', 'Recommender', 'Popularity', 'ItemKNN', 'EASE',
            'check_ease_fits', 'ALS', 'RP3Beta', 'evaluate_recommender', 'Auto', 'ValidatedRP3Beta', 'make_recommender']
-
-# %% ../../nbs/modeling/04_recommenders.ipynb #8fea4c83
-def top_k(
-    scores: np.ndarray,  # (n_users, n_items) scores; -inf marks items that must not be recommended
-    k: int,  # Recommendations per user
-) -> tuple[
-    np.ndarray, np.ndarray
-]:  # items (n_users, k) int64 and their scores; -1 and -inf pad rows short of k items
-    "Return the `k` best items of each row of `scores`, best first (ties: lower item index first)."
-    n, m = scores.shape
-    kk = min(k, m)
-    if kk < m:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-    else:
-        part = np.broadcast_to(np.arange(m), (n, m))
-    s = np.take_along_axis(scores, part, axis=1)
-    o = np.lexsort((part, -s), axis=1) if n else np.zeros((0, kk), np.int64)
-    items, s = np.take_along_axis(part, o, axis=1).astype(np.int64), np.take_along_axis(s, o, axis=1)
-    items[~np.isfinite(s)] = -1
-    if kk < k:
-        items = np.pad(items, ((0, 0), (0, k - kk)), constant_values=-1)
-        s = np.pad(s, ((0, 0), (0, k - kk)), constant_values=-np.inf)
-    return items, s
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #57bacea2
 def take_rows(
@@ -268,13 +248,15 @@ class ALS(Recommender):
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #5ca4e8dd
 class RP3Beta(Recommender):
-    "RP3beta: item -> user -> item random-walk weights over `popularity^beta`, `n_neighbors` per item; recent items weigh more."
+    "RP3beta: item -> user -> item random-walk weights over `popularity^beta`, `n_neighbors` per item (None: all); recent items weigh more."
+
+    dense_bytes: int = 2**31  # n_neighbors=None: the largest dense items x items float32 matrix allowed
 
     def __init__(
         self,
         alpha: float = 0.8,
         beta: float = 0.6,
-        n_neighbors: int = 200,
+        n_neighbors: int | None = 200,
         half_life: float | None = 10.0,
         normalize: bool = True,
     ):
@@ -285,7 +267,7 @@ class RP3Beta(Recommender):
         bad = {
             "alpha > 0": self.alpha > 0,
             "beta >= 0": self.beta >= 0,
-            "n_neighbors >= 1": self.n_neighbors >= 1,
+            "n_neighbors >= 1 or None": self.n_neighbors is None or self.n_neighbors >= 1,
             "half_life > 0 or None": self.half_life is None or self.half_life > 0,
         }
         if not all(bad.values()):
@@ -293,6 +275,17 @@ class RP3Beta(Recommender):
                 f"RP3Beta needs {', '.join(k for k, ok in bad.items() if not ok)}; got alpha={self.alpha}, "
                 f"beta={self.beta}, n_neighbors={self.n_neighbors}, half_life={self.half_life}."
             )
+        T = None if times is None or self.half_life is None else _check_times(times, X, "RP3Beta")
+        rank = None if T is None else newest_first(X, T.data)
+        if self.n_neighbors is None:
+            m = X.shape[1]
+            if 4 * m * m > self.dense_bytes:
+                raise ConfigError(
+                    f"RP3Beta(n_neighbors=None) keeps a dense {m:,} x {m:,} matrix ({4 * m * m / 1e9:.1f} GB), over "
+                    f"{self.dense_bytes / 1e9:.1f} GB; set n_neighbors (200 is the usual) for this catalogue."
+                )
+            self._walk(X, walk_gram(X, self.alpha), rank)
+            return
         n_user = np.maximum(np.asarray(X.sum(axis=1)).ravel(), 1)
         n_item = np.maximum(self.popularity_, 1).astype(np.float32)
         user_to_item = sp.csr_matrix(X.multiply(1 / n_user[:, None]), dtype=np.float32)
@@ -302,9 +295,18 @@ class RP3Beta(Recommender):
         self.similarity_ = _top_neighbours(
             item_to_user, user_to_item, self.n_neighbors, self.block_bytes, n_item**-self.beta, self.normalize
         )
-        self.profiles_ = None
-        if times is not None and self.half_life is not None:
-            self.profiles_ = _recency_weights(X, _check_times(times, X, "RP3Beta"), self.half_life)
+        self.profiles_ = None if rank is None else _recency_profiles(X, rank, self.half_life)
+
+    def _walk(self, X: sp.csr_matrix, G: np.ndarray, rank: np.ndarray | None) -> None:
+        # every neighbour: the walk's Gram matrix (walk_gram) weighted in place, its diagonal dropped
+        pop = np.maximum(self.popularity_, 1).astype(np.float32)
+        G *= (pop**-self.alpha)[:, None]
+        G *= pop**-self.beta
+        np.fill_diagonal(G, 0.0)
+        if self.normalize:
+            G /= np.maximum(G.sum(axis=1, keepdims=True), 1e-12)
+        self.similarity_ = G
+        self.profiles_ = None if rank is None else _recency_profiles(X, rank, self.half_life)
 
     def _score(self, users, X):
         if self.profiles_ is not None:
@@ -318,7 +320,8 @@ class RP3Beta(Recommender):
                 fitted = P.copy()
                 fitted.data[:] = 1.0
                 X = sp.csr_matrix(X.multiply(P) + (X - X.multiply(fitted)))
-        return (X @ self.similarity_).toarray()
+        S = X @ self.similarity_
+        return S.toarray() if sp.issparse(S) else S
 
 
 def _check_times(times, X: sp.csr_matrix, name: str) -> sp.csr_matrix:
@@ -332,12 +335,8 @@ def _check_times(times, X: sp.csr_matrix, name: str) -> sp.csr_matrix:
     return T
 
 
-def _recency_weights(X: sp.csr_matrix, T: sp.csr_matrix, half_life: float) -> sp.csr_matrix:
-    # rank 0 = a user's newest positive, in the (time, item) order of `temporal_split`
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    order = np.lexsort((-X.indices, -T.data, rows))
-    rank = np.empty(X.nnz)
-    rank[order] = np.arange(X.nnz) - X.indptr[rows[order]]
+def _recency_profiles(X: sp.csr_matrix, rank: np.ndarray, half_life: float) -> sp.csr_matrix:
+    # rank 0 = a user's newest positive (newest_first): it weighs 1, and the weight halves every half_life
     return sp.csr_matrix((0.5 ** (rank / half_life), X.indices, X.indptr), shape=X.shape, dtype=np.float32)
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #35c32a96
@@ -438,15 +437,22 @@ class ValidatedRP3Beta(Recommender):
         half_lives: tuple = (None, 5.0, 25.0),
         alpha: float = 0.6,
         n_neighbors: int = 200,
+        dense_items: int = 4096,
         k: int = 10,
         holdout: float = 0.2,
         min_interactions: int = 5,
         max_users: int = 200,
         random_state: int = 0,
+        n_threads: int | None = None,
     ):
         self.betas, self.half_lives, self.alpha, self.n_neighbors = betas, half_lives, alpha, n_neighbors
-        self.k, self.holdout, self.min_interactions = k, holdout, min_interactions
-        self.max_users, self.random_state = max_users, random_state
+        self.dense_items, self.k, self.holdout, self.min_interactions = (
+            dense_items,
+            k,
+            holdout,
+            min_interactions,
+        )
+        self.max_users, self.random_state, self.n_threads = max_users, random_state, n_threads
 
     def _fit(self, X, times):
         name = type(self).__name__
@@ -457,109 +463,61 @@ class ValidatedRP3Beta(Recommender):
             )
         t0 = _time.perf_counter()
         T = None if times is None else _check_times(times, X, name)
-        inner = temporal_split(X, self.holdout, self.min_interactions, T)
         half_lives = list(self.half_lives) if T is not None else [None]  # no times: recency cannot count
-        users = inner.users
-        if len(users) > self.max_users:
-            rng = np.random.default_rng(self.random_state)
-            users = np.sort(rng.choice(users, self.max_users, replace=False))
-        key = f"ndcg@{self.k}"
-        if len(users):
-            ndcg = _validation_ndcg(
-                inner, users, self.alpha, list(self.betas), half_lives, self.k, self.block_bytes
+        n_out = held_out_counts(np.diff(X.indptr), self.holdout, self.min_interactions)
+        users = np.random.default_rng(self.random_state).permutation(np.flatnonzero(n_out))[: self.max_users]
+        n_out[np.setdiff1d(np.arange(len(n_out)), users)] = 0  # only the validation users hold out
+        first, second = np.sort(users[: (len(users) + 1) // 2]), np.sort(users[(len(users) + 1) // 2 :])
+        dense = X.shape[1] <= self.dense_items
+        G = walk_gram(X, self.alpha, n_threads=self.n_threads) if dense else None  # shared with the refit
+        key, betas = f"ndcg@{self.k}", list(self.betas)
+        ndcg = np.full((len(half_lives), len(betas)), np.nan)
+        n_scored = np.zeros(ndcg.shape, int)
+        if len(users):  # every pair on half the users; the best third of them on all
+            walk = InnerWalk(
+                X, None if T is None else T.data, n_out, self.alpha, G, self.block_bytes, self.n_threads
             )
-            h, b = np.unravel_index(int(np.argmax(ndcg)), ndcg.shape)
+            screen = walk.ndcg(first, betas, half_lives, self.k)
+            ndcg[:], n_scored[:] = screen.mean(axis=2), len(first)
+            kept = np.argsort(-ndcg, axis=None, kind="stable")[: max(1, ndcg.size // 3)]
+            pairs = [divmod(int(p), len(betas)) for p in kept]
+            rest = walk.ndcg(second, betas, half_lives, self.k, pairs)
+            for i, j in pairs:
+                ndcg[i, j], n_scored[i, j] = np.r_[screen[i, j], rest[i, j]].mean(), len(users)
+            final = np.where(n_scored == len(users), ndcg, -np.inf)
+            h, b = np.unravel_index(int(np.argmax(final)), ndcg.shape)
         else:
-            ndcg = np.full((len(half_lives), len(self.betas)), np.nan)
-            h, b = 0, len(self.betas) // 2
+            h, b = 0, len(betas) // 2
             warnings.warn(
                 f"{name}: no user has {self.min_interactions}+ interactions to validate on; using beta="
-                f"{self.betas[b]}, half_life={half_lives[h]}. Lower min_interactions or choose them yourself.",
+                f"{betas[b]}, half_life={half_lives[h]}. Lower min_interactions or choose them yourself.",
                 stacklevel=3,
             )
         # records, not a DataFrame: the model is saved with skops, which refuses pandas objects
         self.results_ = [
-            {"half_life": hl, "beta": beta, key: float(ndcg[i, j])}
+            {"half_life": hl, "beta": beta, key: float(ndcg[i, j]), "users": int(n_scored[i, j])}
             for i, hl in enumerate(half_lives)
-            for j, beta in enumerate(self.betas)
+            for j, beta in enumerate(betas)
         ]
-        self.chosen_ = {"beta": self.betas[b], "half_life": half_lives[h]}
+        self.validation_users_, self.screening_users_ = np.sort(users), first
+        self.chosen_ = {"beta": betas[b], "half_life": half_lives[h]}
         self.n_validation_users_ = len(users)
         self.selection_seconds_ = _time.perf_counter() - t0
         self.best_name_ = "rp3beta"
-        params = dict(alpha=self.alpha, n_neighbors=self.n_neighbors, normalize=False, **self.chosen_)
-        self.best_ = RP3Beta(**params).fit(X, times)
+        best = RP3Beta(
+            self.alpha, n_neighbors=None if dense else self.n_neighbors, normalize=False, **self.chosen_
+        )
+        if dense:  # the validated model itself: every neighbour, from the Gram matrix already computed
+            best.n_users_, best.n_items_ = X.shape
+            best.popularity_, best.catalogue_ = self.popularity_, self.catalogue_
+            recent = T is not None and self.chosen_["half_life"] is not None
+            best._walk(X, G, newest_first(X, T.data) if recent else None)
+        else:
+            best.fit(X, times)
+        self.best_ = best
 
     def _score(self, users, X):
         return self.best_._score(users, X)
-
-
-def _validation_ndcg(
-    inner: Split,  # The second temporal split, inside the training matrix
-    users: np.ndarray,  # Held-out users of `inner` to score
-    alpha: float,
-    betas: list[float],
-    half_lives: list[float | None],
-    k: int,
-    block_bytes: int,  # dense memory per block of users
-) -> np.ndarray:  # (len(half_lives), len(betas)) mean NDCG@k of `users`
-    # Without pruning or normalisation, RP3beta's scores are profile @ item_to_user.T @ user_to_item * pop^-beta,
-    # the same product for every beta: through the users (cheap when users have many items) or through the dense
-    # items x items walk (cheap when they have few), whichever costs fewer multiplications.
-    Xi = inner.train
-    deg = np.diff(Xi.indptr)
-    rows = np.repeat(np.arange(Xi.shape[0]), deg)
-    pop = np.bincount(Xi.indices, minlength=Xi.shape[1])
-    pop1 = np.maximum(pop, 1).astype(np.float32)
-    user_to_item = sp.csr_matrix(
-        ((Xi.data / np.maximum(deg, 1)[rows]) ** alpha, Xi.indices, Xi.indptr), Xi.shape, dtype=np.float32
-    )
-    item_to_user = sp.csr_matrix(
-        ((Xi.data / pop1[Xi.indices]) ** alpha, Xi.indices, Xi.indptr), Xi.shape, dtype=np.float32
-    ).T.tocsr()
-    nh, m = len(half_lives), Xi.shape[1]
-    n_profile = nh * deg[users].sum()  # entries of the weighted profiles of every candidate
-    via_users = 3 * n_profile * pop[Xi.indices[np.isin(rows, users)]].mean() + Xi.nnz * nh * len(users)
-    via_items = 3 * (deg.astype(float) ** 2).sum() + n_profile * m
-    walk = None
-    if via_items < via_users and 4 * m * m <= block_bytes:
-        walk = (item_to_user @ user_to_item).toarray()
-    to_items = sp.csr_matrix(user_to_item.T)
-    penalties = [pop1**-beta for beta in betas]
-    width = max(Xi.shape)
-    chunk, out = max(1, block_bytes // (4 * nh * width)), []
-    for start in range(0, len(users), chunk):
-        u = users[start : start + chunk]
-        seen = take_rows(Xi, u)
-        T = None if inner.train_times is None else take_rows(sp.csr_matrix(inner.train_times), u)
-        weights = [
-            np.ones(seen.nnz) if hl is None else _recency_weights(seen, T, hl).data for hl in half_lives
-        ]
-        P = sp.csr_matrix(
-            (
-                np.concatenate(weights),
-                np.tile(seen.indices, nh),
-                np.r_[0, np.cumsum(np.tile(np.diff(seen.indptr), nh))],
-            ),
-            shape=(nh * len(u), Xi.shape[1]),
-            dtype=np.float32,
-        )
-        if walk is not None:
-            R = np.asarray(P @ walk)  # (nh * len(u), n_items)
-        else:
-            R = np.asarray(to_items @ (P @ item_to_user).toarray().T).T
-        R[:, pop == 0] = -np.inf  # the inner catalogue
-        relevant = take_rows(inner.test, u)
-        seen_at = (np.repeat(np.arange(len(u)), np.diff(seen.indptr)), seen.indices)
-        block = np.empty((nh, len(betas), len(u)))
-        for i in range(nh):
-            S0 = R[i * len(u) : (i + 1) * len(u)].copy()
-            S0[seen_at] = -np.inf  # never a user's own inner-train item
-            for j, w in enumerate(penalties):
-                items, _ = top_k(S0 * w, k)
-                block[i, j] = ranking_metrics(items, relevant, k)[f"ndcg@{k}"]
-        out.append(block)
-    return np.concatenate(out, axis=2).mean(axis=2)
 
 # %% ../../nbs/modeling/04_recommenders.ipynb #a816af53
 RECOMMENDERS = {
