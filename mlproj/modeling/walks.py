@@ -142,7 +142,7 @@ class InnerWalk:
             self.Xi_wT = Xi_w.T.tocsr()
         if (
             G is not None
-        ):  # G_inner = G + C.T @ diag(c) @ C: minus every holding-out user's full terms, plus its inner ones
+        ):  # G_inner = G + C.T @ diag(c) @ C: the holding-out users' inner terms for their full ones
             full = sp.csr_matrix(
                 (self.Xa.data[e], X.indices[e], np.r_[0, np.cumsum(lens)]), shape=(len(lens), m)
             )
@@ -201,16 +201,23 @@ class InnerWalk:
                 dtype=np.float32,
             )
             if G is not None:  # Q @ G_inner
-                C, c = self.C, self.c
-                if Q.nnz * 50 < Q.shape[0] * m:  # sparse rows: scipy's products, the first on every thread
-                    halves = _halves(Q.shape[0], self.n_threads)
-                    R = np.vstack(thread_map(lambda rows, Q=Q: Q[rows] @ G, halves, self.n_threads))
+                if Q.nnz * 50 < Q.shape[0] * m:  # few items a user: gather the user's rows of G
+                    W = (np.stack(weights) * self.pop1[ki] ** -alpha).astype(np.float32)
+                    off = np.r_[0, np.cumsum(counts)]
+                    R = np.empty((nh, nu, m), np.float32)
+                    for v in range(nu):  # every half-life of one user in one small product
+                        R[:, v] = W[:, off[v] : off[v + 1]] @ G[ki[off[v] : off[v + 1]]]
+                    R = R.reshape(nh * nu, m)
+                else:  # many: one dense BLAS product
+                    R = Q.toarray() @ G
+                C, c = self.C, self.c  # G_inner - G = C.T @ diag(c) @ C
+                if C.shape[0] * m <= self.block_bytes:  # C dense: two BLAS products
+                    if self.Cd is None:
+                        self.Cd = C.toarray()
+                        self.CdT = np.ascontiguousarray(self.Cd.T)
+                    R += ((Q @ self.CdT) * c) @ self.Cd
+                else:
                     R += (C.T @ ((Q @ C.T).toarray() * c).T).T
-                else:  # dense rows: BLAS
-                    Qd = Q.toarray()
-                    self.Cd = C.toarray() if self.Cd is None else self.Cd
-                    R = Qd @ G
-                    R += ((Qd @ self.Cd.T) * c) @ self.Cd
             else:
                 R = ((Q @ self.Xi_wT) @ self.Xi).toarray()
             R[:, self.pop == 0] = -np.inf  # the inner catalogue
