@@ -441,7 +441,7 @@ class ValidatedRP3Beta(Recommender):
         k: int = 10,
         holdout: float = 0.2,
         min_interactions: int = 5,
-        max_users: int = 150,
+        max_users: int = 100,
         random_state: int = 0,
         n_threads: int | None = None,
     ):
