@@ -57,6 +57,7 @@ def thread_map(
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of its parent's threads
 
 # %% ../../nbs/modeling/03b_walks.ipynb #9a27ad5e
 DENSE_PER_SPARSE = (
