@@ -26,7 +26,7 @@ from mlproj.modeling.interactions import (
     recommendation_metrics,
     temporal_split,
 )
-from .walks import InnerWalk, top_k, walk_gram
+from .walks import InnerWalk, thread_map, top_k, walk_gram
 
 # %% auto #0
 __all__ = ['DEFAULT_GRID', 'RECOMMENDERS', 'DEFAULT_MODEL', 'take_rows', 'Recommender', 'Popularity', 'ItemKNN', 'EASE',
@@ -85,7 +85,8 @@ class Recommender(BaseEstimator):
         items = np.empty((len(users), k), np.int64)
         scores = np.empty((len(users), k))
         outside = np.flatnonzero(~self.catalogue_)
-        for start in range(0, len(users), block):
+
+        def score_block(start: int) -> None:  # one block of users, written in place
             u = users[start : start + block]
             Xb = X_seen if len(users) <= block else X_seen[start : start + block]
             cold = (u < 0) | (u >= self.n_users_)
@@ -100,6 +101,8 @@ class Recommender(BaseEstimator):
             S[:, outside] = -np.inf  # the catalogue is the items seen in training
             S[np.repeat(np.arange(len(u)), np.diff(Xb.indptr)), Xb.indices] = -np.inf
             items[start : start + block], scores[start : start + block] = top_k(S, k)
+
+        thread_map(score_block, list(range(0, len(users), block)))  # the blocks on every core
         return items, scores
 
     def _fit(self, X: sp.csr_matrix, times) -> None:

@@ -28,18 +28,38 @@ def top_k(
     "Return the `k` best items of each row of `scores`, best first (ties: lower item index first)."
     n, m = scores.shape
     kk = min(k, m)
-    if kk < m:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    if kk < m:  # a partial sort finds each row's k-th score; only the entries up to it are sorted
+        items = _top_negated(-scores, kk)
     else:
-        part = np.broadcast_to(np.arange(m), (n, m))
-    s = np.take_along_axis(scores, part, axis=1)
-    o = np.lexsort((part, -s), axis=1) if n else np.zeros((0, kk), np.int64)
-    items, s = np.take_along_axis(part, o, axis=1).astype(np.int64), np.take_along_axis(s, o, axis=1)
-    items[~np.isfinite(s)] = -1
+        items = np.argsort(-scores, axis=1, kind="stable")
+        items[~np.isfinite(np.take_along_axis(scores, items, axis=1))] = -1
+    s = np.where(items >= 0, np.take_along_axis(scores, np.maximum(items, 0), axis=1), -np.inf)
     if kk < k:
         items = np.pad(items, ((0, 0), (0, k - kk)), constant_values=-1)
         s = np.pad(s, ((0, 0), (0, k - kk)), constant_values=-np.inf)
-    return items, s
+    return items.astype(np.int64), s
+
+
+def _top_negated(N: np.ndarray, k: int) -> np.ndarray:
+    # top_k(-N, k)[0]: each row's k smallest, ties by the lower item, -1 where not finite. A SIMD partition
+    # finds each row's k-th value; only the entries up to it are sorted
+    n, m = N.shape
+    if k >= m:
+        return top_k(-N, k)[0]
+    idx = np.flatnonzero(N <= np.partition(N, k - 1, axis=1)[:, k - 1 : k])
+    r, c = np.divmod(idx, m)
+    v = N.ravel()[idx]
+    if len(idx) == n * k:  # no ties at the k-th value: k entries a row, in item order
+        o = np.argsort(v.reshape(n, k), axis=1, kind="stable")
+        c, v = np.take_along_axis(c.reshape(n, k), o, axis=1), np.take_along_axis(v.reshape(n, k), o, axis=1)
+        return np.where(np.isfinite(v), c, -1)
+    o = np.lexsort((c, v, r))  # ties at the k-th value: the lower items first
+    r, c, v = r[o], c[o], v[o]
+    pos = np.arange(len(r)) - np.searchsorted(r, np.arange(n))[r]
+    keep = pos < k
+    items = np.full((n, k), -1, np.int64)
+    items[r[keep], pos[keep]] = np.where(np.isfinite(v[keep]), c[keep], -1)
+    return items
 
 # %% ../../nbs/modeling/03b_walks.ipynb #88f7df91
 def thread_map(
@@ -257,25 +277,3 @@ def _halves(n: int, n_threads: int | None) -> list[slice]:
     parts = max(1, min(n, n_threads or os.cpu_count() or 1))
     cuts = np.linspace(0, n, parts + 1).astype(int)
     return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-
-
-def _top_negated(N: np.ndarray, k: int) -> np.ndarray:
-    # top_k(-N, k)[0]: each row's k smallest, ties by the lower item, -1 where not finite. A SIMD partition
-    # finds each row's k-th value; only the entries up to it are sorted
-    n, m = N.shape
-    if k >= m:
-        return top_k(-N, k)[0]
-    idx = np.flatnonzero(N <= np.partition(N, k - 1, axis=1)[:, k - 1 : k])
-    r, c = np.divmod(idx, m)
-    v = N.ravel()[idx]
-    if len(idx) == n * k:  # no ties at the k-th value: k entries a row, in item order
-        o = np.argsort(v.reshape(n, k), axis=1, kind="stable")
-        c, v = np.take_along_axis(c.reshape(n, k), o, axis=1), np.take_along_axis(v.reshape(n, k), o, axis=1)
-        return np.where(np.isfinite(v), c, -1)
-    o = np.lexsort((c, v, r))  # ties at the k-th value: the lower items first
-    r, c, v = r[o], c[o], v[o]
-    pos = np.arange(len(r)) - np.searchsorted(r, np.arange(n))[r]
-    keep = pos < k
-    items = np.full((n, k), -1, np.int64)
-    items[r[keep], pos[keep]] = np.where(np.isfinite(v[keep]), c[keep], -1)
-    return items
