@@ -87,8 +87,10 @@ def test_default_validates_inside_the_training_rows(project: Path, trained: dict
     assert rec.chosen_ == {"beta": rec.best_.beta, "half_life": rec.best_.half_life}, rec.chosen_
     table = pd.DataFrame(rec.results_)  # records: skops (MLflow's model format) refuses a DataFrame
     assert len(table) == 15 and table["ndcg@10"].between(0, 1).all(), table
-    best = table.loc[table["ndcg@10"].idxmax()]
+    kept = table[table["users"] == rec.n_validation_users_]  # the pairs every validation user scored
+    best = kept.loc[kept["ndcg@10"].idxmax()]
     assert {k: rec.results_[best.name][k] for k in ["beta", "half_life"]} == rec.chosen_, (best, rec.chosen_)
+    assert trained["tuned"] == rec.chosen_, trained["tuned"]  # --json says what it chose
     df, split = _split(project, trained)
     params = rec.get_params()
     again = TopK(ValidatedRP3Beta(**params), user="user", time="time").fit(split.X_train, split.y_train)
@@ -313,7 +315,14 @@ def test_tracking_and_reproduce(project: Path) -> None:
             "train", "--data", "f.csv", *REC, "--model", "grid_search", "--json", *FAST, cwd=d, env=ON
         )
         assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["model"] == "grid_search"
+        out = json.loads(proc.stdout)
+        assert out["model"] == "grid_search" and out["tuned"]["model"] in {
+            "popularity",
+            "item_knn",
+            "als",
+            "ease",
+            "rp3beta",
+        }, out
     finally:
         stop_agent(load_settings(project_dir=d, env={}))
 

@@ -53,6 +53,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary(), indent=2))
         return 0
     print(f"run {result.run_id}: {result.model_name} on {result.data} -> {result.target} ({result.task})")
+    tuned = result.summary()["tuned"]
+    if tuned:  # what a self-tuning model chose on validation data inside the training rows
+        print(
+            "chosen on a validation split of the training rows: "
+            + ", ".join(f"{k}={v}" for k, v in tuned.items())
+        )
     print_table(f"holdout metrics ({result.n_test} rows, 95% bootstrap CI):", result.holdout)
     print(f"artifact: {result.artifact_dir}")
     if result.tracking:

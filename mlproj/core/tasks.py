@@ -229,6 +229,12 @@ class Task:
         pipeline answers."""
         return None
 
+    def tuned_params(self, model) -> dict:
+        """What a fitted `model` chose for itself on validation data inside the training rows (hyper-parameters),
+        `{}` when it chose nothing: a scikit-learn search's `best_params_` by default."""
+        final = model.steps[-1][1] if hasattr(model, "steps") else model
+        return dict(getattr(final, "best_params_", None) or {})
+
     @property
     def warns_on_predictions(self) -> bool:
         "Whether `prediction_warnings` can say anything: servers and batch scoring skip the call otherwise."

@@ -253,6 +253,14 @@ class Recommendation(Task):
     def broken_outputs(self, y_pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
         return np.zeros(len(y_pred), bool)  # a short list (NaN scores) is an answer, not an overflow
 
+    def tuned_params(self, model) -> dict:
+        rec = (model.steps[-1][1] if hasattr(model, "steps") else model).recommender_
+        if hasattr(rec, "chosen_"):  # the validated default: its beta and half-life
+            return dict(rec.chosen_)
+        if hasattr(rec, "best_"):  # the grid search: the family it kept and its settings
+            return {"model": rec.best_name_, **rec.best_.get_params()}
+        return {}
+
     def record_predictor(self, model):
         est = model.steps[-1][1] if hasattr(model, "steps") else model
         col = self._col("user") or est.user

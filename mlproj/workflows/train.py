@@ -221,6 +221,7 @@ class TrainResult:
             "task": self.task,
             "model": self.model_name,
             "params": self.params,
+            "tuned": get_task(self.task).tuned_params(self.model),
             "seed": self.seed,
             "data_sha256": self.data_hash,
             "n_train": self.n_train,
