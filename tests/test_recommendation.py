@@ -281,6 +281,7 @@ def test_report(tmp_path: Path) -> None:
     assert "Unable to parse line" not in proc.stderr, proc.stderr
     html = Path(proc.stdout.strip().removeprefix("report: "))
     assert "ndcg@10" in html.read_text().lower(), html
+    assert "chosen on a validation split of the training rows" in html.read_text(), html  # the default's choice
     metrics = json.loads((html.parent / "metrics.json").read_text())
     assert metrics["task"] == "recommendation" and "ndcg@10" in json.dumps(metrics), metrics
 
@@ -302,6 +303,7 @@ def test_tracking_and_reproduce(project: Path) -> None:
         out = json.loads(proc.stdout)
         run = MlflowClient(tracking_uri=f"sqlite:///{d}/mlruns.db").get_run(out["tracking"]["run_id"])
         assert run.data.params["run.columns.user"] == "user", run.data.params
+        assert run.data.params["tuned.beta"] == str(out["tuned"]["beta"]), run.data.params  # what it chose
         assert run.data.metrics["holdout_ndcg_at_10"] == pytest.approx(out["metrics"]["ndcg@10"]), (
             run.data.metrics
         )

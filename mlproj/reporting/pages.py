@@ -115,9 +115,14 @@ class ModelReport:
 
         r, m = self.result, self.result.primary_metric
         h = r.holdout.set_index("model", append=True)["value"]
+        tuned = r.summary()[
+            "tuned"
+        ]  # what a self-tuning model chose on validation data inside the training rows
+        chose = f"; chosen on a validation split of the training rows: {tuned}" if tuned else ""
         return Markdown(
             f"**{r.model_name}** on **{r.data}** predicting **{r.target}** ({r.task}: {r.task_reason}).  \n"
-            f"{r.n_train} training rows, {r.n_test} holdout rows; seed {r.seed}; parameters {r.params or 'default'}.  \n"
+            f"{r.n_train} training rows, {r.n_test} holdout rows; seed {r.seed}; parameters {r.params or 'default'}"
+            f"{chose}.  \n"
             f"Holdout **{m} = {h[(m, 'model')]:.4f}** against **{h[(m, 'baseline')]:.4f}** for the dummy baseline."
         )
 

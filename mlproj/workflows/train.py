@@ -435,6 +435,9 @@ def _record_train(run: TrackedRun, result: TrainResult, s: Settings, register: s
             params={
                 **{k: v for k, v in result.settings.items() if k != "run"},
                 **RunSpec.from_dict(result.settings["run"]).to_mlflow_params(),
+                **(
+                    {"tuned": t} if (t := get_task(result.task).tuned_params(result.model)) else {}
+                ),  # tuned.*
             },
             metrics=metrics_to_log(result.metrics()),
             tags=tags,
