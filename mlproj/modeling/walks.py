@@ -1,4 +1,4 @@
-"""The kernels of RP3beta's item → user → item walk: its Gram matrix in one product, the top k of one block of scores under several popularity penalties at once, and the validation NDCG of every (penalty, recency) pair on an inner temporal split.
+"""The kernels of RP3beta's item → user → item walk: its Gram matrix in one product, the top k of a block of scores by a partial sort, work spread over the CPU cores, and the validation NDCG of every (penalty, recency) pair on an inner temporal split.
 
 Docs: https://mlproj.github.io/mlproj/modeling/walks.html.md"""
 
@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from .interactions import newest_first, ranking_metrics
 
 # %% auto #0
-__all__ = ['DENSE_PER_SPARSE', 'top_k', 'thread_map', 'walk_gram', 'InnerWalk']
+__all__ = ['DENSE_PER_SPARSE', 'top_k', 'thread_map', 'walk_gram', 'InnerWalk', 'row_entries']
 
 # %% ../../nbs/modeling/03b_walks.ipynb #aafcdb60
 def top_k(
@@ -132,7 +132,7 @@ class InnerWalk:
         deg = np.diff(X.indptr)
         self.users = np.flatnonzero(n_out)  # the users who hold out: the only ones ndcg scores
         lens = deg[self.users]
-        e = np.repeat(X.indptr[self.users] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
+        e = row_entries(X.indptr, self.users)
         vrow = np.repeat(np.arange(len(self.users)), lens)
         rank = newest_first(  # of the holding-out users' entries only
             sp.csr_matrix((X.data[e], X.indices[e], np.r_[0, np.cumsum(lens)]), shape=(len(self.users), m)),
@@ -161,9 +161,7 @@ class InnerWalk:
             Xi_w = self.Xi.copy()
             Xi_w.data *= np.repeat(self.w_inner, np.diff(self.Xi.indptr))
             self.Xi_wT = Xi_w.T.tocsr()
-        if (
-            G is not None
-        ):  # G_inner = G + C.T @ diag(c) @ C: the holding-out users' inner terms for their full ones
+        else:  # G_inner = G + C.T @ diag(c) @ C: the holding-out users' inner terms for their full ones
             full = sp.csr_matrix(
                 (self.Xa.data[e], X.indices[e], np.r_[0, np.cumsum(lens)]), shape=(len(lens), m)
             )
@@ -177,7 +175,7 @@ class InnerWalk:
             )
             self.C = sp.vstack([full, part], format="csr")
             self.c = np.r_[-self.w_full[self.users], self.w_inner[self.users]].astype(np.float32)
-            self.Cd = None  # C as a dense matrix, made for the first block of dense rows
+            self.Cd = self.CdT = None  # C as a dense matrix (and transposed), made for the first block
         self.X, self.n_out, self.alpha, self.G = X, n_out, alpha, G
         self.e, self.rank, self.keep, self.starts = e, rank, keep, np.r_[0, np.cumsum(lens)]
         self.block_bytes, self.n_threads = block_bytes, n_threads
@@ -203,18 +201,21 @@ class InnerWalk:
         for start in range(0, len(users), chunk):
             u, a = users[start : start + chunk], at[start : start + chunk]
             nu, lens = len(u), self.starts[a + 1] - self.starts[a]
-            sel = np.repeat(self.starts[a] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
+            sel = row_entries(self.starts, a)  # their entries among the holding-out users'
             ec, vr, kc = self.e[sel], np.repeat(np.arange(nu), lens), self.keep[sel]
             ki, kr = X.indices[ec[kc]], vr[kc]
             inner_rank = (self.rank[sel] - self.n_out[u][vr])[kc]
             counts = np.bincount(kr, minlength=nu)
-            weights = [
-                np.ones(len(ki)) if half_lives[i] is None else 0.5 ** (inner_rank / half_lives[i])
-                for i in used
-            ]  # recency: the newest inner positive weighs 1
+            W = np.stack(  # profiles: recency (the newest inner positive weighs 1), then popularity^-alpha
+                [
+                    np.ones(len(ki)) if half_lives[i] is None else 0.5 ** (inner_rank / half_lives[i])
+                    for i in used
+                ]
+            )
+            W = (W * self.pop1[ki] ** -alpha).astype(np.float32)  # (half-lives, the users' inner entries)
             Q = sp.csr_matrix(
                 (
-                    np.concatenate(weights) * np.tile(self.pop1[ki] ** -alpha, nh),
+                    W.ravel(),
                     np.tile(ki, nh),
                     np.r_[0, np.cumsum(np.tile(counts, nh))],
                 ),
@@ -223,7 +224,6 @@ class InnerWalk:
             )
             if G is not None:  # Q @ G_inner
                 if Q.nnz * 50 < Q.shape[0] * m:  # few items a user: gather the user's rows of G
-                    W = (np.stack(weights) * self.pop1[ki] ** -alpha).astype(np.float32)
                     off = np.r_[0, np.cumsum(counts)]
                     R = np.empty((nh, nu, m), np.float32)
                     for v in range(nu):  # every half-life of one user in one small product
@@ -271,6 +271,16 @@ class InnerWalk:
             block[tuple(np.array(pairs).T)] = ndcg.reshape(len(pairs), nu)
             out.append(block)
         return np.concatenate(out, axis=2) if out else np.zeros((len(half_lives), len(betas), 0))
+
+
+def row_entries(
+    indptr: np.ndarray,  # A CSR matrix's indptr
+    rows: np.ndarray,  # Row indices
+) -> np.ndarray:  # positions in the matrix's data/indices, row after row
+    "Return the positions of the entries of `rows` in a CSR matrix's `data` and `indices`, in the order of `rows`."
+    rows = np.asarray(rows, dtype=np.int64)
+    lens = indptr[rows + 1] - indptr[rows]
+    return np.repeat(indptr[rows] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
 
 
 def _halves(n: int, n_threads: int | None) -> list[slice]:
